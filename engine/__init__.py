@@ -1,0 +1,7 @@
+"""Deploy Studio engine: model formats, conversion, passes, backends; never imports Qt."""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"
