@@ -14,6 +14,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from engine import __version__
 from engine.errors import EngineError
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
-    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+    if not argv or (argv[0] not in commands and all(Path(a).exists() for a in argv)):
         return _open_window(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -91,7 +92,13 @@ def _open_window(files: list[str]) -> int:
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="deploy_studio.gui"):
-        return int(ep.load()(files) or 0)
+        try:
+            gui_main = ep.load()
+        except ImportError as exc:
+            print(f"error: cannot start the studio window ({exc}); the commands still work, see dstudio --help",
+                  file=sys.stderr)
+            return 1
+        return int(gui_main(files) or 0)
     print("error: the studio window is not installed (PySide6 missing?); use a command, see dstudio --help",
           file=sys.stderr)
     return 1

@@ -1,0 +1,43 @@
+"""`dstudio convert SRC -o DST`: MindIR <-> ONNX through the canonical graph."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.output import ProgressBar, print_json
+from engine.convert import convert
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="convert a model between MindIR and ONNX",
+        description="Convert a network file. The output format follows DST's suffix unless --to is given. "
+        "The input is never overwritten; the output is written to a temporary file and renamed.",
+    )
+    p.add_argument("src", nargs="?", help="input model (.mindir or .onnx)")
+    p.add_argument("-o", "--output", help="output file")
+    p.add_argument("--to", choices=["onnx", "mindir"], help="output format (default: from the output suffix)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--list-ops", action="store_true", help="list the MindSpore primitives the converter lowers, then exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_ops:
+        from engine.formats.mindir.lower import supported_primitives
+
+        ops = supported_primitives()
+        print_json({"primitives": ops}) if args.json else print("\n".join(ops))
+        return 0
+    if not args.src or not args.output:
+        from engine.cli import UsageError
+
+        raise UsageError("SRC and -o/--output are required")
+    with ProgressBar(enabled=None if not args.json else False) as bar:
+        result = convert(args.src, args.output, fmt=args.to, job=bar.job())
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(f"wrote {result.output} ({result.format}, from {result.source_format}) in {result.seconds:.2f} s")
+    return 0

@@ -1,0 +1,75 @@
+"""MindSpore MindIR: read into the canonical ONNX graph (keeping the original for display), and write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.formats import FileFormat, register
+from engine.formats.protowire import LEN, VARINT, is_printable, scan_fields
+from engine.jobs import Job
+from engine.model import Model
+
+
+def sniff(head: bytes, path: Path) -> bool:
+    """MindIR ModelProto: ir_version (1) and producer (2) are short strings, graph is field 7."""
+    fields = scan_fields(head, limit=16)
+    if not fields:
+        return False
+    first = fields[0]
+    if first.number != 1 or first.wire_type != LEN or not is_printable(first.value) or len(first.value) > 16:  # type: ignore[arg-type]
+        return False
+    numbers = {f.number for f in fields}
+    if numbers <= {1}:
+        return False  # a checkpoint: only repeated field 1
+    known = {1: LEN, 2: LEN, 3: LEN, 4: LEN, 5: LEN, 6: LEN, 7: LEN, 8: LEN, 9: LEN, 10: VARINT, 11: LEN, 12: LEN, 13: VARINT, 14: LEN}
+    return all(known.get(f.number) == f.wire_type for f in fields)
+
+
+def load(path: Path, job: Job) -> Model:
+    from engine.formats.mindir import lower, reader
+
+    job.report(0.02, f"reading {path.name}")
+    data = path.read_bytes()
+    proto = reader.parse(data, path)
+    job.report(0.15, "decoding")
+    graph = reader.decode(proto, path)
+    del proto, data
+    onnx_model = lower.lower(graph, path, job.sub(0.2, 0.95))
+    metadata = dict(graph.metadata)
+    metadata["opset"] = f"ai.onnx {lower.OPSET} (converted)"
+    metadata["parameters"] = json.dumps([t.name for t in onnx_model.graph.initializer if t.name in _param_names(onnx_model)])
+    return Model(
+        onnx=onnx_model,
+        source_path=path,
+        source_format="mindir",
+        source_nodes=reader.source_nodes(graph),
+        metadata=metadata,
+    )
+
+
+def _param_names(model) -> set[str]:
+    for prop in model.metadata_props:
+        if prop.key == "parameters":
+            return set(json.loads(prop.value))
+    return set()
+
+
+def save(model: Model, path: Path, job: Job) -> None:
+    from engine.formats.mindir import writer
+
+    writer.save(model, path, job)
+
+
+FORMAT = register(
+    FileFormat(
+        name="mindir",
+        label="MindSpore MindIR",
+        suffixes=(".mindir",),
+        kind="graph",
+        sniff=sniff,
+        load=load,
+        save=save,
+        priority=20,
+    )
+)

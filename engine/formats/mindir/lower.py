@@ -1,0 +1,388 @@
+"""Lowering a decoded MindIR graph to the canonical ONNX graph, one op-table rule per primitive.
+
+The driver walks MindSpore's CNodes in file order (already topological), resolves the
+side-effect plumbing itself (Load, UpdateState, Depend, MakeTuple, TupleGetItem) and hands
+every compute primitive to the rule registered for its name in :data:`OPS`. A rule sees a
+:class:`NodeContext` and returns the lowered value: an ONNX tensor name, or a tuple of them
+for primitives with several outputs. A new primitive is one ``@op("Name")`` function.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from engine.errors import FormatError, UnsupportedOpError
+from engine.formats.mindir.reader import MindGraph, MindNode
+from engine.formats.mindir.values import MONAD, Monad, TypeValue, numpy_dtype
+from engine.jobs import Job
+
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class Const:
+    """A compile-time value (MindIR Constant node) that has not been turned into a tensor yet."""
+
+    value: Any
+
+
+Value = Union[str, Const, tuple, Monad, None]
+Rule = Callable[["NodeContext"], Value]
+OPS: dict[str, Rule] = {}
+
+
+def op(*names: str) -> Callable[[Rule], Rule]:
+    """Register a lowering rule for one or more MindSpore primitive names."""
+
+    def deco(fn: Rule) -> Rule:
+        for name in names:
+            if name in OPS:
+                raise ValueError(f"primitive {name} has two lowering rules")
+            OPS[name] = fn
+        return fn
+
+    return deco
+
+
+def supported_primitives() -> list[str]:
+    """Every primitive name the converter lowers (plumbing included)."""
+    _load_rules()
+    return sorted(set(OPS) | set(PLUMBING))
+
+
+class Lowering:
+    """State of one MindIR -> ONNX lowering: emitted nodes, initializers, value map."""
+
+    def __init__(self, graph: MindGraph, path: Path) -> None:
+        self.graph = graph
+        self.path = path
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.values: dict[str, Value] = {}
+        self.types: dict[str, tuple[list[int] | None, np.dtype | None]] = {}
+        self._used: set[str] = set()
+        self._const_cache: dict[tuple, str] = {}
+
+    # naming -----------------------------------------------------------------------
+    def unique(self, hint: str) -> str:
+        base = re.sub(r"\s+", "_", hint) or "t"
+        name, i = base, 1
+        while name in self._used:
+            i += 1
+            name = f"{base}_{i}"
+        self._used.add(name)
+        return name
+
+    # graph building ------------------------------------------------------------------
+    def add_initializer(self, array: np.ndarray, hint: str, *, exact: bool = False) -> str:
+        name = hint if exact else self.unique(hint)
+        if exact:
+            self._used.add(name)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.types[name] = (list(array.shape), array.dtype)
+        return name
+
+    def const_tensor(self, value: Any, dtype: np.dtype | None = None, hint: str = "const") -> str:
+        array = np.asarray(value, dtype=dtype)
+        if array.dtype == np.float64 and dtype is None:
+            array = array.astype(np.float32)
+        key = (array.dtype.str, array.shape, array.tobytes()) if array.size <= 64 else None
+        if key is not None and key in self._const_cache:
+            return self._const_cache[key]
+        name = self.add_initializer(array, hint)
+        if key is not None:
+            self._const_cache[key] = name
+        return name
+
+    def emit(self, op_type: str, inputs: list[str], *, name: str, outputs: int | list[str] = 1, **attrs: Any) -> Any:
+        if isinstance(outputs, int):
+            out_names = [self.unique(f"{name}:{i}" if outputs > 1 else name) for i in range(outputs)]
+        else:
+            out_names = [self.unique(o) for o in outputs]
+        node = helper.make_node(op_type, inputs, out_names, name=self.unique(name),
+                                **{k: v for k, v in attrs.items() if v is not None})
+        self.nodes.append(node)
+        return out_names[0] if len(out_names) == 1 else tuple(out_names)
+
+    # running -------------------------------------------------------------------------------
+    def run(self, job: Job) -> onnx.ModelProto:
+        _load_rules()
+        g = self.graph
+        inputs = []
+        for value in g.inputs:
+            name = self.unique(g.short(value.name))
+            dtype = numpy_dtype(value.data_type)
+            dims = [d if d >= 0 else f"d{i}" if i else "batch" for i, d in enumerate(value.dims)]
+            inputs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(dtype), dims))
+            self.values[value.name] = name
+            self.types[name] = ([d if d >= 0 else -1 for d in value.dims], dtype)
+        param_names = []
+        for full, array in g.parameters.items():
+            name = self.add_initializer(array, g.short(full), exact=g.short(full) not in self._used)
+            param_names.append(name)
+            self.values[full] = name
+        for name, value in g.constants.items():
+            self.values[name] = Const(value)
+        total = max(len(g.nodes), 1)
+        for index, node in enumerate(g.nodes):
+            if index % 64 == 0:
+                job.report(index / total, f"lowering {node.op_type}")
+            self.values[node.outputs[0]] = self._lower_node(node)
+        outputs = []
+        for i, out in enumerate(g.outputs):
+            value = self.values.get(out)
+            tensors = _flatten(value)
+            if not tensors:
+                raise FormatError(f"graph output {g.short(out)!r} is not a tensor", path=self.path)
+            for j, tensor in enumerate(tensors):
+                tensor = self._as_tensor_name(tensor, f"output_{i}")
+                out_name = "output" if len(g.outputs) == 1 and len(tensors) == 1 else f"output_{i}" + (f"_{j}" if len(tensors) > 1 else "")
+                out_name = self.unique(out_name)
+                self.nodes.append(helper.make_node("Identity", [tensor], [out_name], name=self.unique(f"Return/{out_name}")))
+                dims, dtype = self.types.get(tensor, (None, None))
+                elem = helper.np_dtype_to_tensor_dtype(dtype) if dtype is not None else TensorProto.FLOAT
+                shape = [d if d >= 0 else None for d in dims] if dims is not None else None
+                outputs.append(helper.make_tensor_value_info(out_name, elem, shape))
+        graph = helper.make_graph(self.nodes, _sanitize(g.name), inputs, outputs, initializer=self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="deploy-studio")
+        model.ir_version = 8
+        model.metadata_props.add(key="source_format", value="mindir")
+        model.metadata_props.add(key="parameters", value=json.dumps(param_names))
+        _fill_output_shapes(model)
+        return model
+
+    def _as_tensor_name(self, value: Value, hint: str) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Const):
+            return self.const_tensor(value.value, hint=hint)
+        raise FormatError(f"{hint} is not a tensor", path=self.path)
+
+    def _lower_node(self, node: MindNode) -> Value:
+        plumbing = PLUMBING.get(node.op_type)
+        if plumbing is not None:
+            return plumbing(self, node)
+        rule = OPS.get(node.op_type)
+        if rule is None:
+            raise UnsupportedOpError(
+                f"MindSpore primitive {node.op_type!r} has no ONNX lowering yet",
+                path=self.path,
+                node=node.scope or self.graph.short(node.name),
+                hint="see `dstudio convert --list-ops` for the supported primitives",
+            )
+        ctx = NodeContext(self, node)
+        try:
+            result = rule(ctx)
+        except (FormatError, UnsupportedOpError):
+            raise
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            raise FormatError(
+                f"cannot lower {node.op_type}: {exc}", path=self.path, node=node.scope or self.graph.short(node.name)
+            ) from exc
+        for tensor, (dims, dtype) in zip(_flatten(result), node.out_types):
+            if isinstance(tensor, str) and tensor not in self.types:
+                self.types[tensor] = (dims, numpy_dtype(dtype) if dtype else None)
+        return result
+
+
+class NodeContext:
+    """What a lowering rule sees of one MindIR node."""
+
+    def __init__(self, lowering: Lowering, node: MindNode) -> None:
+        self.lo = lowering
+        self.node = node
+        base = node.scope or lowering.graph.short(node.name)
+        self.base = base
+        self.out_name = lowering.graph.short(node.outputs[0])
+
+    # inputs -----------------------------------------------------------------------
+    @property
+    def num_inputs(self) -> int:
+        return len(self.node.inputs)
+
+    def value(self, i: int) -> Value:
+        name = self.node.inputs[i]
+        if name not in self.lo.values:
+            raise FormatError(f"input {name!r} is used before it is defined", path=self.lo.path, node=self.base)
+        return self.lo.values[name]
+
+    def is_const(self, i: int) -> bool:
+        return i < self.num_inputs and isinstance(self.value(i), Const)
+
+    def const(self, i: int) -> Any:
+        value = self.value(i)
+        if not isinstance(value, Const):
+            raise UnsupportedOpError(
+                f"{self.node.op_type} input {i} must be a constant here, but is computed at run time",
+                path=self.lo.path, node=self.base,
+            )
+        return value.value
+
+    def arg(self, i: int, name: str, default: Any = None) -> Any:
+        """An operand that MindSpore passes as input ``i`` (2.x) or attribute ``name`` (1.x)."""
+        if i < self.num_inputs and self.is_const(i):
+            return self.const(i)
+        return self.node.attrs.get(name, default)
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.node.attrs.get(name, default)
+
+    def tensor(self, i: int, dtype: np.dtype | None = None) -> str:
+        """Input ``i`` as an ONNX tensor name, turning a constant into an initializer."""
+        value = self.value(i)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Const):
+            v = value.value
+            if isinstance(v, np.ndarray) and dtype is None:
+                return self.lo.const_tensor(v, hint=f"{self.out_name}_c{i}")
+            return self.lo.const_tensor(v, dtype=dtype, hint=f"{self.out_name}_c{i}")
+        raise FormatError(f"{self.node.op_type} input {i} is not a tensor ({type(value).__name__})", path=self.lo.path, node=self.base)
+
+    def tensors(self, i: int) -> list[str]:
+        """Input ``i`` as a list of tensors (a MakeTuple or a constant tuple)."""
+        value = self.value(i)
+        if isinstance(value, tuple):
+            return [v if isinstance(v, str) else self.lo.const_tensor(v.value) for v in value]
+        if isinstance(value, Const) and isinstance(value.value, tuple):
+            return [self.lo.const_tensor(v) for v in value.value]
+        return [self.tensor(i)]
+
+    def shape(self, i: int) -> list[int] | None:
+        """Static shape of input ``i`` when the file states it."""
+        value = self.value(i)
+        if isinstance(value, Const):
+            return list(np.shape(value.value))
+        if isinstance(value, str):
+            dims = self.lo.types.get(value, (None, None))[0]
+            return list(dims) if dims is not None else None
+        return None
+
+    def dtype(self, i: int) -> np.dtype | None:
+        value = self.value(i)
+        if isinstance(value, Const):
+            return np.asarray(value.value).dtype
+        if isinstance(value, str):
+            return self.lo.types.get(value, (None, None))[1]
+        return None
+
+    def out_shape(self, k: int = 0) -> list[int] | None:
+        types = self.node.out_types
+        return list(types[k][0]) if k < len(types) else None
+
+    def out_dtype(self, k: int = 0) -> np.dtype | None:
+        types = self.node.out_types
+        return numpy_dtype(types[k][1]) if k < len(types) and types[k][1] else None
+
+    # outputs ----------------------------------------------------------------------
+    def emit(self, op_type: str, inputs: list[str], *, final: bool = True, outputs: int = 1, suffix: str = "", **attrs: Any) -> Any:
+        """Emit an ONNX node; ``final`` ones carry the MindIR value's name, helpers a derived one."""
+        name = self.base + (f"/{suffix}" if suffix else "")
+        if outputs == 1:
+            out = [self.out_name if final else f"{self.out_name}/{suffix or op_type}"]
+        else:
+            out = [f"{self.out_name}:{k}" for k in range(outputs)]
+        return self.lo.emit(op_type, inputs, name=name, outputs=out, **attrs)
+
+    def const_tensor(self, value: Any, dtype: Any = None, hint: str = "") -> str:
+        return self.lo.const_tensor(value, dtype=dtype, hint=f"{self.out_name}_{hint or 'c'}")
+
+    def fail(self, message: str) -> UnsupportedOpError:
+        return UnsupportedOpError(f"{self.node.op_type}: {message}", path=self.lo.path, node=self.base)
+
+
+# --- plumbing: handled by the driver, not the op table --------------------------------------
+
+
+def _load(lo: Lowering, node: MindNode) -> Value:
+    return lo.values[node.inputs[0]]
+
+
+def _update_state(lo: Lowering, node: MindNode) -> Value:
+    return MONAD
+
+
+def _make_tuple(lo: Lowering, node: MindNode) -> Value:
+    return tuple(lo.values.get(i) for i in node.inputs)
+
+
+def _tuple_get_item(lo: Lowering, node: MindNode) -> Value:
+    container = lo.values[node.inputs[0]]
+    index = lo.values[node.inputs[1]]
+    if not isinstance(index, Const):
+        raise UnsupportedOpError("TupleGetItem with a computed index", path=lo.path, node=node.scope)
+    if isinstance(container, Const):
+        return Const(container.value[int(index.value)])
+    if not isinstance(container, tuple):
+        raise FormatError(f"TupleGetItem on a non-tuple value", path=lo.path, node=node.scope)
+    return container[int(index.value)]
+
+
+PLUMBING: dict[str, Callable[[Lowering, MindNode], Value]] = {
+    "Load": _load,
+    "Depend": _load,
+    "UpdateState": _update_state,
+    "MakeTuple": _make_tuple,
+    "MakeList": _make_tuple,
+    "TupleGetItem": _tuple_get_item,
+    "ListGetItem": _tuple_get_item,
+    "Identity": _load,
+    "StopGradient": _load,
+}
+
+
+def _flatten(value: Value) -> list:
+    if isinstance(value, tuple):
+        out: list = []
+        for v in value:
+            out.extend(_flatten(v))
+        return out
+    if value is None or isinstance(value, Monad):
+        return []
+    return [value]
+
+
+def _fill_output_shapes(model: onnx.ModelProto) -> None:
+    """Give graph outputs the shapes ONNX shape inference derives where the file stated none."""
+    missing = [o for o in model.graph.output if not o.type.tensor_type.HasField("shape")]
+    if not missing:
+        return
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # shape inference is a nicety here; the checker reports real problems
+        return
+    found = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    for out in missing:
+        value = found.get(out.name)
+        if value is not None and value.type.tensor_type.HasField("shape"):
+            out.type.CopyFrom(value.type)
+        else:
+            out.type.tensor_type.shape.SetInParent()
+
+
+def _sanitize(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "main"
+
+
+def lower(graph: MindGraph, path: Path, job: Job) -> onnx.ModelProto:
+    """Lower a decoded MindIR graph to an ONNX ModelProto (opset :data:`OPSET`)."""
+    return Lowering(graph, path).run(job)
+
+
+_rules_loaded = False
+
+
+def _load_rules() -> None:
+    global _rules_loaded
+    if not _rules_loaded:
+        _rules_loaded = True
+        from engine.formats.mindir import ops_array, ops_math, ops_nn  # noqa: F401  (registration)

@@ -1,0 +1,192 @@
+"""Lowering rules for MindSpore shape and indexing primitives: reshape, transpose, slices, gather."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.formats.mindir.lower import Const, NodeContext, op
+
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def _ints(value: object) -> list[int]:
+    if isinstance(value, np.ndarray):
+        return [int(v) for v in value.ravel()]
+    if isinstance(value, (int, np.integer)):
+        return [int(value)]
+    return [int(v) for v in value]  # type: ignore[union-attr]
+
+
+@op("Reshape")
+def reshape(ctx: NodeContext):
+    if ctx.is_const(1):
+        shape = _ints(ctx.const(1))
+        return ctx.emit("Reshape", [ctx.tensor(0), ctx.const_tensor(np.array(shape, np.int64), hint="shape")])
+    return ctx.emit("Reshape", [ctx.tensor(0), ctx.tensor(1)])
+
+
+@op("Flatten")
+def flatten(ctx: NodeContext):
+    return ctx.emit("Flatten", [ctx.tensor(0)], axis=1)
+
+
+@op("Transpose")
+def transpose(ctx: NodeContext):
+    return ctx.emit("Transpose", [ctx.tensor(0)], perm=_ints(ctx.arg(1, "perm")))
+
+
+@op("ExpandDims")
+def expand_dims(ctx: NodeContext):
+    axes = ctx.const_tensor(np.array(_ints(ctx.arg(1, "axis")), np.int64), hint="axes")
+    return ctx.emit("Unsqueeze", [ctx.tensor(0), axes])
+
+
+@op("Squeeze")
+def squeeze(ctx: NodeContext):
+    axis = ctx.arg(1, "axis", ())
+    if axis in ((), [], None):
+        return ctx.emit("Squeeze", [ctx.tensor(0)])
+    return ctx.emit("Squeeze", [ctx.tensor(0), ctx.const_tensor(np.array(_ints(axis), np.int64), hint="axes")])
+
+
+@op("Concat")
+def concat(ctx: NodeContext):
+    return ctx.emit("Concat", ctx.tensors(0), axis=int(ctx.arg(1, "axis", 0)))
+
+
+@op("Stack")
+def stack(ctx: NodeContext):
+    axis = int(ctx.arg(1, "axis", 0))
+    axes = ctx.const_tensor(np.array([axis], np.int64), hint="axes")
+    parts = [ctx.emit("Unsqueeze", [t, axes], final=False, suffix=f"unsqueeze{i}") for i, t in enumerate(ctx.tensors(0))]
+    return ctx.emit("Concat", parts, axis=axis)
+
+
+@op("Split")
+def split(ctx: NodeContext):
+    axis = int(ctx.arg(1, "axis", 0))
+    count = int(ctx.arg(2, "output_num", 1))
+    outs = ctx.emit("Split", [ctx.tensor(0)], outputs=count, axis=axis, num_outputs=None)
+    return outs if isinstance(outs, tuple) else (outs,)
+
+
+@op("Gather", "GatherV2")
+def gather(ctx: NodeContext):
+    """Gather(params, indices, axis, batch_dims)."""
+    if int(ctx.arg(3, "batch_dims", 0) or 0) != 0:
+        raise ctx.fail("batch_dims != 0 is not lowered yet")
+    return ctx.emit("Gather", [ctx.tensor(0), ctx.tensor(1)], axis=int(ctx.arg(2, "axis", 0)))
+
+
+@op("GatherD")
+def gather_d(ctx: NodeContext):
+    return ctx.emit("GatherElements", [ctx.tensor(0), ctx.tensor(2)], axis=int(ctx.const(1)))
+
+
+@op("Tile")
+def tile(ctx: NodeContext):
+    reps = ctx.const_tensor(np.array(_ints(ctx.arg(1, "multiples")), np.int64), hint="repeats")
+    return ctx.emit("Tile", [ctx.tensor(0), reps])
+
+
+@op("BroadcastTo")
+def broadcast_to(ctx: NodeContext):
+    shape = _ints(ctx.arg(1, "shape"))
+    in_shape = ctx.shape(0) or []
+    offset = len(shape) - len(in_shape)
+    resolved = [in_shape[i - offset] if d == -1 and i >= offset else d for i, d in enumerate(shape)]
+    return ctx.emit("Expand", [ctx.tensor(0), ctx.const_tensor(np.array(resolved, np.int64), hint="shape")])
+
+
+@op("Slice")
+def slice_(ctx: NodeContext):
+    begin = _ints(ctx.arg(1, "begin"))
+    size = _ints(ctx.arg(2, "size"))
+    ends = [INT64_MAX if s == -1 else b + s for b, s in zip(begin, size)]
+    return ctx.emit("Slice", [
+        ctx.tensor(0), ctx.const_tensor(np.array(begin, np.int64), hint="starts"),
+        ctx.const_tensor(np.array(ends, np.int64), hint="ends"),
+        ctx.const_tensor(np.arange(len(begin), dtype=np.int64), hint="axes"),
+    ])
+
+
+@op("StridedSlice")
+def strided_slice(ctx: NodeContext):
+    """StridedSlice(x, begin, end, strides, begin_mask, end_mask, ellipsis_mask, new_axis_mask, shrink_axis_mask)."""
+    begin, end, strides = (_ints(ctx.arg(i, n)) for i, n in ((1, "begin"), (2, "end"), (3, "strides")))
+    begin_mask, end_mask, ellipsis_mask, new_axis_mask, shrink_mask = (
+        int(ctx.arg(i, n, 0) or 0)
+        for i, n in ((4, "begin_mask"), (5, "end_mask"), (6, "ellipsis_mask"), (7, "new_axis_mask"), (8, "shrink_axis_mask"))
+    )
+    if ellipsis_mask or new_axis_mask:
+        raise ctx.fail("ellipsis and new-axis masks are not lowered yet")
+    starts, ends = [], []
+    for k, (b, e, s) in enumerate(zip(begin, end, strides)):
+        starts.append((0 if s > 0 else -1) if begin_mask >> k & 1 else b)
+        ends.append((INT64_MAX if s > 0 else -INT64_MAX) if end_mask >> k & 1 else e)
+    shrink = [k for k in range(len(begin)) if shrink_mask >> k & 1]
+    for k in shrink:
+        ends[k] = starts[k] + 1 if starts[k] != -1 else INT64_MAX
+    sliced = ctx.emit("Slice", [
+        ctx.tensor(0), ctx.const_tensor(np.array(starts, np.int64), hint="starts"),
+        ctx.const_tensor(np.array(ends, np.int64), hint="ends"),
+        ctx.const_tensor(np.arange(len(begin), dtype=np.int64), hint="axes"),
+        ctx.const_tensor(np.array(strides, np.int64), hint="steps"),
+    ], final=not shrink, suffix="" if not shrink else "slice")
+    if shrink:
+        return ctx.emit("Squeeze", [sliced, ctx.const_tensor(np.array(shrink, np.int64), hint="shrink")])
+    return sliced
+
+
+@op("Shape", "TensorShape")
+def shape(ctx: NodeContext):
+    """Shape of a statically shaped tensor folds to a constant, as MindSpore's own graph does."""
+    dims = ctx.shape(0)
+    if dims is not None and all(d >= 0 for d in dims):
+        if ctx.node.op_type == "Shape":
+            return Const(tuple(dims))
+        return Const(np.array(dims, np.int64))
+    return ctx.emit("Shape", [ctx.tensor(0)])
+
+
+@op("OnesLike", "ZerosLike")
+def ones_like(ctx: NodeContext):
+    dims, dtype = ctx.shape(0), ctx.dtype(0)
+    if dims is None or any(d < 0 for d in dims) or dtype is None:
+        raise ctx.fail("needs a static input shape")
+    fill = np.ones if ctx.node.op_type == "OnesLike" else np.zeros
+    return ctx.emit("Identity", [ctx.const_tensor(fill(dims, dtype), hint="fill")])
+
+
+@op("ResizeNearestNeighbor", "ResizeBilinear", "ResizeBilinearV2", "ResizeNearestNeighborV2")
+def resize(ctx: NodeContext):
+    """Resize to a constant size; align_corners and half_pixel_centers choose the ONNX coordinate mode."""
+    size = _ints(ctx.arg(1, "size"))
+    in_shape = ctx.shape(0)
+    if in_shape is None:
+        raise ctx.fail("needs the input rank")
+    align = bool(ctx.arg(2, "align_corners", False))
+    half = bool(ctx.arg(3, "half_pixel_centers", False))
+    nearest = "Nearest" in ctx.node.op_type
+    mode = "align_corners" if align else ("half_pixel" if half else "asymmetric")
+    sizes = ctx.const_tensor(np.array(list(in_shape[:2]) + size, np.int64), hint="sizes")
+    return ctx.emit("Resize", [ctx.tensor(0), "", "", sizes], mode="nearest" if nearest else "linear",
+                    coordinate_transformation_mode=mode, nearest_mode="floor" if nearest else None)
+
+
+@op("Pad", "PadV3")
+def pad(ctx: NodeContext):
+    """Pad with constant zeros; paddings are ((before, after), ...) per axis."""
+    paddings = ctx.arg(1, "paddings")
+    if ctx.node.op_type == "PadV3":
+        flat = _ints(paddings)
+        pairs = [flat[i:i + 2] for i in range(0, len(flat), 2)][::-1]  # PadV3 lists from the last axis
+        rank = len(ctx.shape(0) or [])
+        pairs = [[0, 0]] * (rank - len(pairs)) + pairs
+        mode = str(ctx.arg(3, "mode", "constant"))
+        if mode != "constant":
+            raise ctx.fail(f"pad mode {mode} is not lowered yet")
+    else:
+        pairs = [_ints(p) for p in paddings]
+    onnx_pads = [p[0] for p in pairs] + [p[1] for p in pairs]
+    return ctx.emit("Pad", [ctx.tensor(0), ctx.const_tensor(np.array(onnx_pads, np.int64), hint="pads")])

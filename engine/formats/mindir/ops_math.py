@@ -1,0 +1,157 @@
+"""Lowering rules for MindSpore math primitives: elementwise, matmuls, reductions, comparisons."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.formats.mindir.lower import NodeContext, op
+
+
+def _operands(ctx: NodeContext) -> list[str]:
+    """Both inputs of a binary op, with a Python scalar constant cast to the tensor side's dtype."""
+    dtypes = [ctx.dtype(i) for i in range(2)]
+    names = []
+    for i in range(2):
+        other = dtypes[1 - i]
+        if ctx.is_const(i) and not isinstance(ctx.const(i), np.ndarray) and other is not None:
+            names.append(ctx.tensor(i, dtype=other))
+        else:
+            names.append(ctx.tensor(i))
+    return names
+
+
+def _binary(onnx_op: str):
+    def rule(ctx: NodeContext):
+        return ctx.emit(onnx_op, _operands(ctx))
+
+    return rule
+
+
+for _ms, _onnx in {
+    "Add": "Add", "AddV2": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Div": "Div", "Pow": "Pow",
+    "Maximum": "Max", "Minimum": "Min", "Equal": "Equal", "Greater": "Greater", "Less": "Less",
+    "GreaterEqual": "GreaterOrEqual", "LessEqual": "LessOrEqual", "LogicalAnd": "And", "LogicalOr": "Or",
+    "FloorMod": "Mod",
+}.items():
+    op(_ms)(_binary(_onnx))
+
+
+@op("FloorDiv")
+def floor_div(ctx: NodeContext):
+    a, b = _operands(ctx)
+    q = ctx.emit("Div", [a, b], final=False, suffix="div")
+    dtype = ctx.dtype(0)
+    if dtype is not None and np.issubdtype(dtype, np.integer):
+        raise ctx.fail("integer FloorDiv is not lowered yet")
+    return ctx.emit("Floor", [q])
+
+
+@op("NotEqual")
+def not_equal(ctx: NodeContext):
+    return ctx.emit("Not", [ctx.emit("Equal", _operands(ctx), final=False, suffix="equal")])
+
+
+@op("Square")
+def square(ctx: NodeContext):
+    x = ctx.tensor(0)
+    return ctx.emit("Mul", [x, x])
+
+
+@op("Rsqrt")
+def rsqrt(ctx: NodeContext):
+    return ctx.emit("Reciprocal", [ctx.emit("Sqrt", [ctx.tensor(0)], final=False, suffix="sqrt")])
+
+
+def _transpose_last2(ctx: NodeContext, name: str, i: int, suffix: str) -> str:
+    shape = ctx.shape(i)
+    if shape is None:
+        raise ctx.fail("input rank unknown; cannot transpose its last two axes")
+    rank = len(shape)
+    perm = list(range(rank - 2)) + [rank - 1, rank - 2]
+    return ctx.emit("Transpose", [name], final=False, suffix=suffix, perm=perm)
+
+
+@op("MatMul", "BatchMatMul")
+def matmul(ctx: NodeContext):
+    """MatMul/BatchMatMul(a, b, transpose_a, transpose_b); 2-D cases become Gemm so the
+    weight keeps MindSpore's layout (and its checkpoint shape)."""
+    ta = bool(ctx.arg(2, "transpose_a", ctx.attr("transpose_x1", False)))
+    tb = bool(ctx.arg(3, "transpose_b", ctx.attr("transpose_x2", False)))
+    a, b = ctx.tensor(0), ctx.tensor(1)
+    if len(ctx.shape(0) or []) == 2 and len(ctx.shape(1) or []) == 2:
+        return ctx.emit("Gemm", [a, b], transA=int(ta), transB=int(tb))
+    if ta:
+        a = _transpose_last2(ctx, a, 0, "a_t")
+    if tb:
+        b = _transpose_last2(ctx, b, 1, "b_t")
+    return ctx.emit("MatMul", [a, b])
+
+
+def _axes(value: object, rank: int | None) -> list[int]:
+    if value is None or value == () or value == []:
+        return list(range(rank)) if rank is not None else []
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (int, np.integer)):
+        return [int(value)]
+    return [int(v) for v in value]  # type: ignore[union-attr]
+
+
+def _reduce(onnx_op: str, axes_as_input: bool):
+    def rule(ctx: NodeContext):
+        rank = len(ctx.shape(0)) if ctx.shape(0) is not None else None
+        axes = _axes(ctx.arg(1, "axis", ()), rank)
+        keep = int(bool(ctx.arg(2, "keep_dims", False)))
+        if not axes:
+            raise ctx.fail("reducing over all axes of a tensor of unknown rank")
+        if axes_as_input:
+            return ctx.emit(onnx_op, [ctx.tensor(0), ctx.const_tensor(np.array(axes, np.int64), hint="axes")], keepdims=keep)
+        return ctx.emit(onnx_op, [ctx.tensor(0)], axes=axes, keepdims=keep)
+
+    return rule
+
+
+# opset 17: ReduceSum takes axes as an input, the others as an attribute.
+op("ReduceMean")(_reduce("ReduceMean", False))
+op("ReduceMax")(_reduce("ReduceMax", False))
+op("ReduceMin")(_reduce("ReduceMin", False))
+op("ReduceProd")(_reduce("ReduceProd", False))
+op("ReduceSum")(_reduce("ReduceSum", True))
+
+
+@op("Argmax", "ArgMaxExt", "Argmin")
+def argmax(ctx: NodeContext):
+    axis = int(ctx.arg(1, "axis", -1) if ctx.arg(1, "axis", -1) is not None else -1)
+    onnx_op = "ArgMin" if ctx.node.op_type == "Argmin" else "ArgMax"
+    index = ctx.emit(onnx_op, [ctx.tensor(0)], final=False, suffix="arg", axis=axis, keepdims=0)
+    out = ctx.out_dtype() or np.dtype(np.int32)
+    from onnx import helper
+
+    return ctx.emit("Cast", [index], to=helper.np_dtype_to_tensor_dtype(out))
+
+
+@op("Cast")
+def cast(ctx: NodeContext):
+    """Cast(x, dtype): the destination dtype comes from the constant or the stated output type."""
+    from onnx import helper
+
+    target = ctx.out_dtype()
+    value = ctx.arg(1, "dst_type")
+    if hasattr(value, "dtype") and not isinstance(value, np.ndarray):
+        target = value.dtype
+    if target is None:
+        raise ctx.fail("destination dtype unknown")
+    return ctx.emit("Cast", [ctx.tensor(0)], to=helper.np_dtype_to_tensor_dtype(np.dtype(target)))
+
+
+@op("Select")
+def select(ctx: NodeContext):
+    return ctx.emit("Where", [ctx.tensor(0), ctx.tensor(1), ctx.tensor(2)])
+
+
+@op("ClipByValue", "Clip")
+def clip(ctx: NodeContext):
+    dtype = ctx.dtype(0) or np.float32
+    lo = ctx.tensor(1, dtype=dtype) if ctx.num_inputs > 1 else ""
+    hi = ctx.tensor(2, dtype=dtype) if ctx.num_inputs > 2 else ""
+    return ctx.emit("Clip", [ctx.tensor(0), lo, hi])

@@ -1,0 +1,184 @@
+"""Parsing a MindIR file into a decoded graph: primitives resolved, constants and parameters read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from engine.errors import FormatError
+from engine.formats._proto import dstudio_mind_ir_pb2 as pb
+from engine.formats.mindir.values import attribute_value, numpy_dtype, tensor_to_array
+from engine.model import SourceNode
+
+REF_PREFIX = "REF::"
+# Attributes MindSpore keeps on primitives for its own bookkeeping, not semantics.
+BOOKKEEPING_ATTRS = frozenset({"input_names", "output_names"})
+
+
+@dataclass
+class MindNode:
+    """One CNode with its primitive resolved and attributes decoded."""
+
+    name: str
+    op_type: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any]
+    scope: str
+    out_types: list[tuple[list[int], int]] = field(default_factory=list)  # (dims, data_type)
+    primitive: str = ""
+    instance_name: str = ""
+
+
+@dataclass
+class MindInput:
+    name: str
+    dims: list[int]
+    data_type: int
+
+
+@dataclass
+class MindGraph:
+    """A decoded MindIR main graph."""
+
+    name: str
+    nodes: list[MindNode]
+    constants: dict[str, Any]
+    parameters: dict[str, np.ndarray]
+    inputs: list[MindInput]
+    outputs: list[str]
+    metadata: dict[str, str]
+
+    def short(self, name: str) -> str:
+        """A value name without the ``<graph>:`` prefix MindIR puts on graph-level names."""
+        prefix = self.name + ":"
+        return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def parse(data: bytes, path: Path) -> pb.ModelProto:
+    """Parse bytes as a MindIR ModelProto, with errors that say what is wrong."""
+    proto = pb.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise FormatError(f"not a valid MindIR file (protobuf parse failed: {exc}); truncated or corrupt?", path=path) from None
+    if not proto.HasField("graph") or not proto.graph.node:
+        raise FormatError("MindIR file has no graph (truncated, or another kind of protobuf)", path=path)
+    return proto
+
+
+def decode(proto: pb.ModelProto, path: Path) -> MindGraph:
+    """Resolve ``REF::`` op types against the primitives table and decode every value."""
+    graph = proto.graph
+    primitives = {p.name: p for p in proto.primitives}
+    constants: dict[str, Any] = {}
+    nodes: list[MindNode] = []
+    for node in graph.node:
+        if node.op_type == "Constant":
+            value_attr = next((a for a in node.attribute if a.name == "value"), None)
+            if value_attr is None:
+                raise FormatError(f"constant {node.name!r} has no value", path=path, node=node.name)
+            try:
+                constants[node.output[0]] = attribute_value(value_attr)
+            except ValueError as exc:
+                raise FormatError(f"constant {node.name!r}: {exc}", path=path, node=node.name) from None
+            continue
+        nodes.append(_decode_node(node, primitives, path))
+    parameters: dict[str, np.ndarray] = {}
+    for tensor in graph.parameter:
+        try:
+            parameters[tensor.name] = tensor_to_array(tensor, what="parameter")
+        except ValueError as exc:
+            raise FormatError(str(exc), path=path) from None
+    inputs = []
+    for value in graph.input:
+        if not value.tensor:
+            raise FormatError(f"graph input {value.name!r} is not a tensor; only tensor inputs are supported", path=path)
+        t = value.tensor[0]
+        inputs.append(MindInput(value.name, [int(d) for d in t.dims], t.data_type))
+    metadata = {
+        "producer": f"{proto.producer_name} {proto.model_version}".strip(),
+        "mindir_ir_version": proto.ir_version,
+        "mind_ir_version": str(proto.mind_ir_version),
+        "graph": graph.name,
+    }
+    return MindGraph(
+        name=graph.name,
+        nodes=nodes,
+        constants=constants,
+        parameters=parameters,
+        inputs=inputs,
+        outputs=[o.name for o in graph.output],
+        metadata=metadata,
+    )
+
+
+def _decode_node(node: pb.NodeProto, primitives: dict[str, pb.PrimitiveProto], path: Path) -> MindNode:
+    op_type = node.op_type
+    attrs: dict[str, Any] = {}
+    prim_name = ""
+    instance = ""
+    if op_type.startswith(REF_PREFIX):
+        prim_name = op_type[len(REF_PREFIX):]
+        prim = primitives.get(prim_name)
+        if prim is None:
+            raise FormatError(f"node refers to primitive {prim_name!r}, which the primitives table lacks", path=path, node=node.name)
+        op_type = prim.op_type
+        instance = prim.instance_name
+        for attr in prim.attribute:
+            if attr.name not in BOOKKEEPING_ATTRS:
+                attrs[attr.name] = attribute_value(attr)
+    out_types: list[tuple[list[int], int]] = []
+    for attr in node.attribute:
+        if attr.name == "shape":
+            out_types = [([int(d) for d in t.dims], t.data_type) for t in attr.tensors]
+        else:
+            attrs.setdefault(attr.name, attribute_value(attr))
+    return MindNode(
+        name=node.name,
+        op_type=op_type,
+        inputs=list(node.input),
+        outputs=list(node.output),
+        attrs=attrs,
+        scope=node.domain,
+        out_types=out_types,
+        primitive=prim_name,
+        instance_name=instance,
+    )
+
+
+def source_nodes(graph: MindGraph) -> list[SourceNode]:
+    """The graph as the file has it, for display: constants as nodes, plumbing included."""
+    result: list[SourceNode] = []
+    for name, value in graph.constants.items():
+        result.append(SourceNode(name=graph.short(name), op_type="Constant", inputs=[], outputs=[graph.short(name)],
+                                 attributes={"value": _display_value(value)}))
+    for node in graph.nodes:
+        attrs = {k: _display_value(v) for k, v in node.attrs.items()}
+        if node.out_types:
+            attrs["output_shape"] = [list(d) for d, _ in node.out_types]
+        result.append(
+            SourceNode(
+                name=graph.short(node.name),
+                op_type=node.op_type,
+                inputs=[graph.short(i) for i in node.inputs],
+                outputs=[graph.short(o) for o in node.outputs],
+                attributes=attrs,
+                scope=node.scope,
+            )
+        )
+    return result
+
+
+def _display_value(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value if value.size <= 16 else f"tensor {value.dtype}{list(value.shape)}"
+    return value
+
+
+def input_dtype(value: MindInput) -> np.dtype:
+    return numpy_dtype(value.data_type)
