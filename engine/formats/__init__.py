@@ -183,9 +183,10 @@ def _describe(head: bytes) -> str:
         return "a zip archive"
     if head[:6] == b"\x93NUMPY":
         return "a single numpy array (.npy)"
-    if is_printable(head[:64]) and head[:1] in (b"{", b"["):
+    sample = head[:256].replace(b"\n", b" ").replace(b"\r", b" ").replace(b"\t", b" ")
+    if is_printable(sample) and sample.lstrip()[:1] in (b"{", b"["):
         return "JSON text"
-    if is_printable(head[:64]):
+    if is_printable(sample):
         return "text"
     return f"{len(head)}+ bytes of unrecognised binary data (starts {head[:8].hex(' ')})"
 
