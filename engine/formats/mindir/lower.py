@@ -333,6 +333,8 @@ PLUMBING: dict[str, Callable[[Lowering, MindNode], Value]] = {
     "UpdateState": _update_state,
     "MakeTuple": _make_tuple,
     "MakeList": _make_tuple,
+    "make_list": _make_tuple,
+    "make_tuple": _make_tuple,
     "TupleGetItem": _tuple_get_item,
     "ListGetItem": _tuple_get_item,
     "Identity": _load,
@@ -385,4 +387,4 @@ def _load_rules() -> None:
     global _rules_loaded
     if not _rules_loaded:
         _rules_loaded = True
-        from engine.formats.mindir import ops_array, ops_math, ops_nn  # noqa: F401  (registration)
+        from engine.formats.mindir import ops_array, ops_math, ops_nn, ops_rnn  # noqa: F401  (registration)
