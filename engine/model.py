@@ -6,9 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hashlib
+
 import onnx
 
 from engine.params import ParameterSet
+
+
+def _digest(model: onnx.ModelProto) -> str:
+    return hashlib.blake2b(model.SerializeToString(deterministic=True), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -46,6 +52,24 @@ class Model:
     source_format: str = "onnx"
     source_nodes: list[SourceNode] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    fingerprint: str | None = field(default=None, repr=False)
+
+    def seal(self) -> None:
+        """Remember the graph as read, so :meth:`matches_source` can tell later edits."""
+        self.fingerprint = _digest(self.onnx) if self.onnx is not None else None
+
+    def matches_source(self) -> bool:
+        """True when the graph is still exactly what was read from ``source_path``.
+
+        Backends use this to run the source file itself (MindSpore on a MindIR) only when
+        no pass, binding or edit has changed the graph since it was opened.
+        """
+        return (
+            self.fingerprint is not None
+            and self.source_path is not None
+            and self.onnx is not None
+            and _digest(self.onnx) == self.fingerprint
+        )
 
     @property
     def is_graph(self) -> bool:

@@ -135,9 +135,13 @@ def cast(ctx: NodeContext):
     """Cast(x, dtype): the destination dtype comes from the constant or the stated output type."""
     from onnx import helper
 
+    from engine.formats.mindir.values import dtype_from_type_id
+
     target = ctx.out_dtype()
     value = ctx.arg(1, "dst_type")
-    if hasattr(value, "dtype") and not isinstance(value, np.ndarray):
+    if isinstance(value, int) and not isinstance(value, bool):
+        target = dtype_from_type_id(value)
+    elif hasattr(value, "dtype") and not isinstance(value, np.ndarray):
         target = value.dtype
     if target is None:
         raise ctx.fail("destination dtype unknown")

@@ -158,3 +158,18 @@ class _Unsupported:
 
     def __repr__(self) -> str:
         return f"<{self.kind}>"
+
+
+# MindSpore TypeId numbers (mindapi/base/type_id.h), used where a dtype is an operand (Cast, Argmax).
+TYPE_IDS: dict[str, int] = {
+    "bool": 30, "int8": 32, "int16": 33, "int32": 34, "int64": 35, "uint8": 37, "uint16": 38,
+    "uint32": 39, "uint64": 40, "float16": 42, "float32": 43, "float64": 44, "bfloat16": 45,
+}
+
+
+def dtype_from_type_id(type_id: int) -> np.dtype:
+    """The numpy dtype of a MindSpore TypeId; ValueError for one without an equivalent."""
+    for name, number in TYPE_IDS.items():
+        if number == type_id:
+            return _bf16() if name == "bfloat16" else np.dtype(name)
+    raise ValueError(f"MindSpore type id {type_id} has no numpy equivalent")

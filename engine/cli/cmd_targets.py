@@ -1,0 +1,33 @@
+"""``dstudio targets``: what this machine can run, and for each known target it cannot, why."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.output import print_json, table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "targets",
+        help="list inference targets and whether this machine can run them",
+        description="List every known inference target (ONNX Runtime execution providers, MindSpore devices, "
+        "the ONNX reference evaluator), whether it is available here, and why not.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--available", action="store_true", help="only the targets this machine can run")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.backends import list_targets
+
+    infos = list_targets()
+    if args.available:
+        infos = [i for i in infos if i.available]
+    if args.json:
+        print_json([i.to_dict() for i in infos])
+        return 0
+    rows = [(i.name, "yes" if i.available else "no", i.version, i.reason) for i in infos]
+    print(table(rows, ["target", "available", "version", "reason"]))
+    return 0

@@ -1,0 +1,327 @@
+"""Writing MindIR from the canonical ONNX graph so that MindSpore 2.x loads and runs it.
+
+The writer emits MindSpore's own encodings (primitive kinds, operand order, constant
+types), as read from files MindSpore itself wrote (tests/data/mindir_ops). It leaves out
+the side-effect plumbing (Load/UpdateState/Depend), which MindSpore does not need for an
+inference graph. Each ONNX op maps to MindSpore primitives through a rule in
+:mod:`engine.formats.mindir.export_ops`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from engine import __version__
+from engine.errors import FormatError, UnsupportedOpError
+from engine.fileio import atomic_write_bytes
+from engine.formats._proto import dstudio_mind_ir_pb2 as pb
+from engine.formats.mindir.values import mindir_dtype
+from engine.jobs import Job
+from engine.model import Model
+
+AttrType = pb.AttributeProto.AttributeType
+PRIMITIVE, FUNCTION = pb.PrimitiveProto.PRIMITIVE, pb.PrimitiveProto.PRIMITIVE_FUNCTION
+
+
+def encode(attr: pb.AttributeProto, value: Any) -> pb.AttributeProto:
+    """Fill ``attr`` with ``value`` the way MindSpore encodes constants and attributes."""
+    if isinstance(value, (bool, np.bool_)):
+        attr.type, attr.i = AttrType.BOOL, int(value)
+    elif isinstance(value, (int, np.integer)):
+        attr.type, attr.i = AttrType.INT64, int(value)
+    elif isinstance(value, (float, np.floating)):
+        attr.type, attr.f = AttrType.FLOAT, float(value)
+    elif isinstance(value, str):
+        attr.type, attr.s = AttrType.STRING, value.encode()
+    elif isinstance(value, (tuple, list)):
+        attr.type = AttrType.TUPLE if isinstance(value, tuple) else AttrType.LIST
+        for item in value:
+            element = attr.values.add()
+            # Inside sequences MindSpore uses the repeated fields (ints, floats, strings).
+            if isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
+                element.type = AttrType.INT64
+                element.ints.append(int(item))
+            elif isinstance(item, (float, np.floating)):
+                element.type = AttrType.FLOAT
+                element.floats.append(float(item))
+            elif isinstance(item, str):
+                element.type = AttrType.STRING
+                element.strings.append(item.encode())
+            else:
+                encode(element, item)
+    elif isinstance(value, np.ndarray):
+        attr.type = AttrType.TENSORS
+        tensor = attr.tensors.add()
+        tensor.name = "value0"
+        tensor.dims.extend(value.shape)
+        tensor.data_type = mindir_dtype(value.dtype)
+        tensor.raw_data = np.ascontiguousarray(value).tobytes()
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as a MindIR value")
+    return attr
+
+
+class MindIRBuilder:
+    """Accumulates primitives, constants, parameters and CNodes of one MindIR graph."""
+
+    def __init__(self, graph_name: str) -> None:
+        self.graph_name = graph_name
+        self.proto = pb.ModelProto(
+            ir_version="1.1", producer_name="MindSpore", producer_version="", model_version="2.10.0",
+            little_endian=True, mind_ir_version=3,
+        )
+        self.proto.doc_string = f"written by deploy-studio {__version__}"
+        self.graph = self.proto.graph
+        self.graph.name = graph_name
+        self._counter = 0
+        self._prims: dict[tuple, str] = {}
+        self._consts: dict[tuple, str] = {}
+        self.parameters: dict[str, str] = {}
+        self.nodes: dict[str, pb.NodeProto] = {}
+
+    def _next(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def primitive(self, op_type: str, attrs: dict[str, Any] | None = None, *, function: bool = True) -> str:
+        attrs = attrs or {}
+        key = (op_type, function, repr(sorted(attrs.items())))
+        if key in self._prims:
+            return self._prims[key]
+        prim = self.proto.primitives.add(name=f"{op_type}:{self._next()}", op_type=op_type, instance_name="",
+                                         prim_type=FUNCTION if function else PRIMITIVE)
+        for name, value in attrs.items():
+            encode(prim.attribute.add(name=name), value)
+        self._prims[key] = prim.name
+        return prim.name
+
+    def constant(self, value: Any) -> str:
+        array_key = value.tobytes() + value.dtype.str.encode() + str(value.shape).encode() if isinstance(value, np.ndarray) else None
+        key = ("a", array_key) if array_key is not None else ("v", type(value).__name__, repr(value))
+        if key in self._consts:
+            return self._consts[key]
+        name = f"ValueNode_{self._next()}"
+        node = self.graph.node.add(output=[name], name=name, op_type="Constant")
+        encode(node.attribute.add(name="value"), value)
+        self._consts[key] = name
+        return name
+
+    def parameter(self, name: str, array: np.ndarray) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        full = f"{self.graph_name}:{name}"
+        tensor = self.graph.parameter.add(name=full, data_type=mindir_dtype(array.dtype), ref_key=name)
+        tensor.dims.extend(array.shape)
+        tensor.raw_data = np.ascontiguousarray(array).tobytes()
+        self.parameters[name] = full
+        return full
+
+    def input(self, name: str, dims: list[int], dtype: np.dtype) -> str:
+        full = f"{self.graph_name}:{name}"
+        value = self.graph.input.add(name=full)
+        value.tensor.add(dims=dims, data_type=mindir_dtype(dtype))
+        return full
+
+    def cnode(self, prim: str, inputs: list[str], *, scope: str, label: str = "CNode") -> str:
+        out = f"{self.graph_name}:{label}_{self._next()}"
+        node = self.graph.node.add(input=inputs, output=[out], name=out, op_type=f"REF::{prim}", domain=scope)
+        self.nodes[out] = node
+        return out
+
+    def annotate(self, value: str, dims: list[int], dtype: np.dtype) -> None:
+        """Record a CNode's output type in its "shape" attribute, as MindSpore does (readers use it)."""
+        node = self.nodes.get(value)
+        if node is None or any(a.name == "shape" for a in node.attribute):
+            return
+        attr = node.attribute.add(name="shape", type=AttrType.TENSORS)
+        attr.tensors.add(dims=dims, data_type=mindir_dtype(dtype))
+
+    def output(self, value: str, dims: list[int], dtype: np.dtype) -> None:
+        out = self.graph.output.add(name=value)
+        out.tensor.add(dims=dims, data_type=mindir_dtype(dtype))
+
+
+class ExportContext:
+    """What a MindIR export rule sees of one ONNX node."""
+
+    def __init__(self, writer: MindIRWriter, node: onnx.NodeProto) -> None:
+        self.w = writer
+        self.node = node
+        self.scope = node.name or node.op_type
+        self.attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        value = self.attrs.get(name, default)
+        return value.decode() if isinstance(value, bytes) else value
+
+    def has_input(self, i: int) -> bool:
+        return i < len(self.node.input) and self.node.input[i] != ""
+
+    def const(self, i: int) -> np.ndarray:
+        """Input ``i`` as a compile-time array (initializer or Constant node output)."""
+        name = self.node.input[i]
+        if name in self.w.consts:
+            return self.w.consts[name]
+        raise self.fail(f"input {i} ({name}) must be a constant for MindIR export")
+
+    def is_const(self, i: int) -> bool:
+        return self.has_input(i) and self.node.input[i] in self.w.consts
+
+    def tensor(self, i: int) -> str:
+        """Input ``i`` as a MindIR value: a computed value, a parameter, or a tensor constant."""
+        name = self.node.input[i]
+        if name in self.w.values:
+            return self.w.values[name]
+        if name in self.w.consts:
+            array = self.w.consts[name]
+            if name in self.w.param_names or (array.size > 1 and array.dtype.kind == "f"):
+                return self.w.builder.parameter(name, array)
+            return self.w.builder.constant(array)
+        raise self.fail(f"input {name!r} is not defined")
+
+    def shape(self, name_or_index: str | int) -> list[int] | None:
+        name = self.node.input[name_or_index] if isinstance(name_or_index, int) else name_or_index
+        if name in self.w.consts:
+            return list(self.w.consts[name].shape)
+        return self.w.shapes.get(name)
+
+    def dtype(self, i: int) -> np.dtype | None:
+        name = self.node.input[i]
+        if name in self.w.consts:
+            return self.w.consts[name].dtype
+        return self.w.dtypes.get(name)
+
+    def call(self, op_type: str, inputs: list[str | Any], *, attrs: dict[str, Any] | None = None,
+             function: bool = True, typed: bool = False) -> str:
+        """Emit a CNode; non-string operands become Constant nodes.
+
+        ``typed`` records the ONNX node's first output type on this CNode too (for
+        intermediate CNodes whose output has the final shape, e.g. Conv2D before BiasAdd).
+        """
+        prim = self.w.builder.primitive(op_type, attrs, function=function)
+        names = [x if isinstance(x, str) else self.w.builder.constant(x) for x in inputs]
+        value = self.w.builder.cnode(prim, names, scope=self.scope)
+        if typed:
+            self.w.annotate(value, self.node.output[0])
+        return value
+
+    def item(self, value: str, index: int) -> str:
+        return self.call("TupleGetItem", [value, int(index)], function=False)
+
+    def make_tuple(self, values: list[str]) -> str:
+        return self.call("MakeTuple", values, function=False)
+
+    def fail(self, message: str) -> UnsupportedOpError:
+        return UnsupportedOpError(f"ONNX {self.node.op_type} cannot be written as MindIR: {message}",
+                                  path=self.w.path, node=self.scope)
+
+
+ExportRule = Callable[[ExportContext], "str | list[str] | None"]
+EXPORT_OPS: dict[str, ExportRule] = {}
+
+
+def exports(*names: str) -> Callable[[ExportRule], ExportRule]:
+    """Register a MindIR export rule for one or more ONNX op types."""
+
+    def deco(fn: ExportRule) -> ExportRule:
+        for name in names:
+            EXPORT_OPS[name] = fn
+        return fn
+
+    return deco
+
+
+class MindIRWriter:
+    """Drives the export of one canonical ONNX model."""
+
+    def __init__(self, model: Model, path: Path) -> None:
+        self.model = model
+        self.path = path
+        proto = model.require_graph()
+        if any(o.domain not in ("", "ai.onnx") for o in proto.opset_import if o.version):
+            custom = [o.domain for o in proto.opset_import if o.domain not in ("", "ai.onnx")]
+            raise FormatError(f"custom op domains {custom} cannot be written as MindIR", path=path)
+        try:
+            self.onnx = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+        except Exception as exc:
+            raise FormatError(f"shape inference failed, so MindIR cannot be written: {exc}", path=path) from exc
+        graph = self.onnx.graph
+        self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        raw = model.metadata.get("parameters")
+        self.param_names: set[str] = set(json.loads(raw)) if raw else set()
+        self.values: dict[str, str] = {}
+        self.shapes: dict[str, list[int]] = {}
+        self.dtypes: dict[str, np.dtype] = {}
+        for value in list(graph.value_info) + list(graph.input) + list(graph.output):
+            t = value.type.tensor_type
+            if t.elem_type:
+                self.dtypes[value.name] = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
+            if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
+                self.shapes[value.name] = [d.dim_value for d in t.shape.dim]
+        self.builder = MindIRBuilder(re.sub(r"[^A-Za-z0-9_]", "_", graph.name or "main") or "main")
+
+    def annotate(self, value: str, onnx_name: str) -> None:
+        dims, dtype = self.shapes.get(onnx_name), self.dtypes.get(onnx_name)
+        if dims is not None and dtype is not None:
+            self.builder.annotate(value, dims, dtype)
+
+    def run(self, job: Job) -> bytes:
+        from engine.formats.mindir import export_ops  # noqa: F401  (registration)
+
+        graph = self.onnx.graph
+        for value in graph.input:
+            if value.name in self.consts:
+                continue
+            dims = self.shapes.get(value.name)
+            if dims is None:
+                raise FormatError(f"input {value.name!r} has dynamic dims; fix them first (dstudio optimize --passes fix_shapes)",
+                                  path=self.path)
+            self.values[value.name] = self.builder.input(value.name, dims, self.dtypes[value.name])
+        total = max(len(graph.node), 1)
+        for index, node in enumerate(graph.node):
+            if index % 64 == 0:
+                job.report(index / total, f"writing {node.op_type}")
+            if node.domain not in ("", "ai.onnx"):
+                raise UnsupportedOpError(f"custom op {node.domain}::{node.op_type} cannot be written as MindIR",
+                                         path=self.path, node=node.name)
+            rule = EXPORT_OPS.get(node.op_type)
+            if rule is None:
+                raise UnsupportedOpError(f"ONNX op {node.op_type!r} has no MindIR rule yet", path=self.path, node=node.name)
+            ctx = ExportContext(self, node)
+            result = rule(ctx)
+            if result is None:
+                continue
+            outs = result if isinstance(result, list) else [result]
+            for name, value in zip(node.output, outs):
+                if isinstance(value, np.ndarray):
+                    self.consts[name] = value
+                elif value is not None:
+                    self.values[name] = value
+                    self.annotate(value, name)
+        for out in graph.output:
+            if out.name in self.values:
+                value = self.values[out.name]
+            elif out.name in self.consts:
+                value = ExportContext(self, onnx.helper.make_node("Identity", [out.name], [out.name])).call(
+                    "Identity", [self.builder.constant(self.consts[out.name])])
+            else:
+                raise FormatError(f"graph output {out.name!r} is never computed", path=self.path)
+            dims = self.shapes.get(out.name) or []
+            self.builder.output(value, dims, self.dtypes.get(out.name, np.dtype(np.float32)))
+        return self.builder.proto.SerializeToString()
+
+
+def save(model: Model, path: Path, job: Job) -> None:
+    """Write ``model`` as MindIR at ``path`` (temporary file, then rename)."""
+    data = MindIRWriter(model, path).run(job)
+    if len(data) >= 2**31:
+        raise FormatError("MindIR over 2 GB needs external weights, which the writer does not do yet", path=path)
+    atomic_write_bytes(path, data)

@@ -1,0 +1,159 @@
+"""The display graph: nodes, edges and coordinates the studio paints, free of Qt and protobuf."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Node kinds.
+OP = "op"
+INPUT = "input"
+OUTPUT = "output"
+
+
+@dataclass
+class WeightInfo:
+    """A weight (initializer, parameter or folded constant) a node consumes.
+
+    Attributes:
+        name: the tensor's name in the file.
+        shape: its dimensions, or None when not known.
+        dtype: numpy-style dtype name ("float32"), or "" when not known.
+        value: a short rendering of the value for small constants, else "".
+    """
+
+    name: str
+    shape: tuple[int | str, ...] | None = None
+    dtype: str = ""
+    value: str = ""
+
+    @property
+    def shape_text(self) -> str:
+        """Dimensions joined by "x" ("64x3x7x7"), "scalar" for rank 0, "?" if unknown."""
+        if self.shape is None:
+            return "?"
+        return "x".join(str(d) for d in self.shape) if self.shape else "scalar"
+
+
+@dataclass
+class DisplayNode:
+    """One box in the graph.
+
+    Coordinates are the node's centre (``x``, ``y``) and size, in scene units, filled by
+    :func:`engine.graphview.layout.layout`.
+
+    Attributes:
+        id: unique within the graph (the node name where the file gives a unique one).
+        label: the text on the box's first line (the op type).
+        name: the node's full name in the file.
+        op_type: the operator ("Conv", "Conv2D"); "Input"/"Output" for graph io.
+        category: a key of :data:`engine.graphview.categories.CATEGORIES`.
+        attributes: plain Python values; long arrays are summarised as text.
+        inputs: tensor names consumed, in order (weights included).
+        outputs: tensor names produced.
+        weights: the weights and folded constants among ``inputs``.
+        kind: "op", "input" or "output".
+        short_name: a compact name for the box's second line.
+        layer: the layer index after layout (0 = top).
+    """
+
+    id: str
+    label: str
+    name: str
+    op_type: str
+    category: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    weights: list[WeightInfo] = field(default_factory=list)
+    kind: str = OP
+    short_name: str = ""
+    x: float = 0.0
+    y: float = 0.0
+    width: float = 0.0
+    height: float = 0.0
+    layer: int = -1
+
+    @property
+    def rect(self) -> tuple[float, float, float, float]:
+        """(left, top, width, height) of the box."""
+        return (self.x - self.width / 2, self.y - self.height / 2, self.width, self.height)
+
+
+@dataclass
+class DisplayEdge:
+    """A tensor flowing from one node to another.
+
+    Attributes:
+        source: id of the producing node.
+        target: id of the consuming node.
+        tensor: the tensor's name.
+        label: its shape ("1x64x56x56") where known, else "".
+        points: the polyline from the source's bottom to the target's top, after layout.
+        dtype: element type where known ("float32").
+    """
+
+    source: str
+    target: str
+    tensor: str
+    label: str = ""
+    points: list[tuple[float, float]] = field(default_factory=list)
+    dtype: str = ""
+
+
+@dataclass
+class DisplayGraph:
+    """A graph ready to lay out and paint.
+
+    Attributes:
+        nodes: in a stable (file) order.
+        edges: one per (source, target, tensor).
+        mode: "source" (the file's own graph) or "canonical" (the ONNX it became).
+        name: the graph's name.
+        width: scene width after layout.
+        height: scene height after layout.
+    """
+
+    nodes: list[DisplayNode] = field(default_factory=list)
+    edges: list[DisplayEdge] = field(default_factory=list)
+    mode: str = "canonical"
+    name: str = ""
+    width: float = 0.0
+    height: float = 0.0
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def node(self, node_id: str) -> DisplayNode:
+        """The node with ``node_id``; KeyError if none."""
+        if len(self._index) != len(self.nodes):
+            self._index = {n.id: i for i, n in enumerate(self.nodes)}
+        return self.nodes[self._index[node_id]]
+
+    def __contains__(self, node_id: object) -> bool:
+        if len(self._index) != len(self.nodes):
+            self._index = {n.id: i for i, n in enumerate(self.nodes)}
+        return node_id in self._index
+
+    @property
+    def is_laid_out(self) -> bool:
+        """True once every node has a size (layout has run)."""
+        return bool(self.nodes) and all(n.width > 0 for n in self.nodes)
+
+
+def search(graph: DisplayGraph, text: str) -> list[str]:
+    """Ids of nodes whose name, short name or op type contains ``text``, case-insensitively.
+
+    Exact op-type matches come first, then the rest, each group in graph order, so a search
+    for "conv" lands on a Conv before a node merely named "...conv...".
+    """
+    needle = text.strip().lower()
+    if not needle:
+        return []
+    exact: list[str] = []
+    partial: list[str] = []
+    for node in graph.nodes:
+        op = node.op_type.lower()
+        if op == needle:
+            exact.append(node.id)
+        elif needle in op or needle in node.name.lower() or needle in node.short_name.lower():
+            partial.append(node.id)
+    return exact + partial

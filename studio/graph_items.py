@@ -1,0 +1,200 @@
+"""Scene items for the graph view: one NodeItem per node, one EdgeLayerItem for all edges.
+
+Both paint with level of detail: below a zoom threshold text, arrowheads and rounded
+corners are skipped, so a fully zoomed-out 5,000-node graph repaints quickly. Edges share
+one item that culls by the exposed rectangle with numpy, instead of thousands of items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from engine.graphview.categories import color_of, text_on
+from engine.graphview.graph import DisplayEdge, DisplayNode
+
+TEXT_LOD = 0.45  # below this scale, boxes are plain rectangles without text
+DETAIL_LOD = 0.2  # below this, no rounded corners or arrowheads
+LABEL_LOD = 0.9  # edge shape labels from this scale up
+
+
+class NodeItem(QGraphicsItem):
+    """One node's box: fill by category (or heat), op type and short name, selection outline."""
+
+    def __init__(self, node: DisplayNode, style: GraphStyle) -> None:
+        super().__init__()
+        self.node = node
+        self.style = style
+        self.highlighted = False
+        self._rect = QRectF(-node.width / 2, -node.height / 2, node.width, node.height)
+        self._fill = QColor(color_of(node.category))
+        self._text = QColor(text_on(self._fill.name()))
+        self.setPos(node.x, node.y)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
+        self.setToolTip(f"{node.op_type}\n{node.name}")
+        self.setZValue(1)
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id
+
+    def brush(self) -> QBrush:
+        """The current fill."""
+        return QBrush(self._fill)
+
+    def set_fill(self, color: QColor) -> None:
+        """Fill with ``color`` and pick black or white text to match."""
+        self._fill = QColor(color)
+        self._text = QColor(text_on(self._fill.name()))
+        self.update()
+
+    def reset_fill(self) -> None:
+        """Back to the category colour."""
+        self.set_fill(QColor(color_of(self.node.category)))
+
+    def set_highlighted(self, on: bool) -> None:
+        if on != self.highlighted:
+            self.highlighted = on
+            self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        return self._rect.adjusted(-3, -3, 3, 3)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self._rect)
+        return path
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+        rect = self._rect
+        selected = self.isSelected()
+        if lod < DETAIL_LOD:
+            painter.fillRect(rect, self.style.highlight if (selected or self.highlighted) else self._fill)
+            return
+        if selected:
+            painter.setPen(QPen(self.style.selected, 3))
+        elif self.highlighted:
+            painter.setPen(QPen(self.style.match, 2.5))
+        else:
+            painter.setPen(QPen(self._fill.darker(140), 1))
+        painter.setBrush(self._fill)
+        painter.drawRoundedRect(rect, 5, 5)
+        if lod < TEXT_LOD:
+            return
+        painter.setPen(self._text)
+        node = self.node
+        if node.short_name and node.height > 30:
+            top = QRectF(rect.left() + 4, rect.top() + 2, rect.width() - 8, rect.height() / 2)
+            bottom = QRectF(rect.left() + 4, rect.center().y() - 1, rect.width() - 8, rect.height() / 2 - 2)
+            painter.setFont(self.style.bold)
+            painter.drawText(top, Qt.AlignmentFlag.AlignCenter,
+                             self.style.bold_metrics.elidedText(node.label, Qt.TextElideMode.ElideRight, top.width()))
+            painter.setFont(self.style.small)
+            painter.drawText(bottom, Qt.AlignmentFlag.AlignCenter,
+                             self.style.small_metrics.elidedText(node.short_name, Qt.TextElideMode.ElideMiddle,
+                                                                 bottom.width()))
+        else:
+            painter.setFont(self.style.bold)
+            text = node.label if node.kind == "op" else f"{node.label}: {node.short_name or node.name}"
+            inner = rect.adjusted(4, 0, -4, 0)
+            painter.drawText(inner, Qt.AlignmentFlag.AlignCenter,
+                             self.style.bold_metrics.elidedText(text, Qt.TextElideMode.ElideRight, inner.width()))
+
+
+class GraphStyle:
+    """Pens, fonts and colours shared by all items, derived from the widget's palette."""
+
+    def __init__(self, font: QFont, text: QColor, highlight: QColor) -> None:
+        self.bold = QFont(font)
+        self.bold.setPointSizeF(max(7.0, font.pointSizeF() * 0.95))
+        self.bold.setBold(True)
+        self.small = QFont(font)
+        self.small.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
+        self.bold_metrics = QFontMetricsF(self.bold)
+        self.small_metrics = QFontMetricsF(self.small)
+        self.highlight = QColor(highlight)
+        self.selected = QColor(text)  # the text colour rings a box on any fill, light or dark
+        self.match = QColor("#ffb000")
+        self.edge = QColor(text)
+        self.edge.setAlphaF(0.55)
+        self.label = QColor(text)
+        self.label.setAlphaF(0.8)
+
+
+class EdgeLayerItem(QGraphicsItem):
+    """Every edge of the graph, painted by one item with culling and level of detail."""
+
+    def __init__(self, edges: list[DisplayEdge], style: GraphStyle) -> None:
+        super().__init__()
+        self.style = style
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self.setZValue(0)
+        self._edges = [e for e in edges if len(e.points) >= 2]
+        self._paths: list[QPainterPath] = []
+        boxes = np.zeros((len(self._edges), 4))
+        for i, edge in enumerate(self._edges):
+            pts = edge.points
+            path = QPainterPath(QPointF(*pts[0]))
+            for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+                if x0 == x1:
+                    path.lineTo(x1, y1)
+                else:  # a vertical-tangent curve, as flows read top to bottom
+                    mid = (y0 + y1) / 2
+                    path.cubicTo(x0, mid, x1, mid, x1, y1)
+            self._paths.append(path)
+            arr = np.asarray(pts)
+            boxes[i] = (arr[:, 0].min(), arr[:, 1].min(), arr[:, 0].max(), arr[:, 1].max())
+        self._boxes = boxes
+        # One tensor fanning out to several consumers is labelled once, not once per arrow.
+        labelled: set[tuple[str, str]] = set()
+        self._show_label: list[bool] = []
+        for edge in self._edges:
+            key = (edge.source, edge.tensor)
+            self._show_label.append(bool(edge.label) and key not in labelled)
+            labelled.add(key)
+        if len(boxes):
+            x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
+            self._bounds = QRectF(x0, y0, boxes[:, 2].max() - x0, boxes[:, 3].max() - y0).adjusted(-20, -20, 120, 20)
+        else:
+            self._bounds = QRectF()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        return self._bounds
+
+    def visible(self, rect: QRectF) -> np.ndarray:
+        """Indices of edges whose bounding boxes meet ``rect``."""
+        b = self._boxes
+        if not len(b):
+            return np.zeros(0, dtype=int)
+        mask = ((b[:, 2] >= rect.left() - 120) & (b[:, 0] <= rect.right() + 10)
+                & (b[:, 3] >= rect.top() - 10) & (b[:, 1] <= rect.bottom() + 10))
+        return np.flatnonzero(mask)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+        pen = QPen(self.style.edge, 1.2 if lod >= DETAIL_LOD else 0)  # 0 = cosmetic hairline
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        shown = self.visible(option.exposedRect)
+        paths = self._paths
+        for i in shown:
+            painter.drawPath(paths[i])
+        if lod < DETAIL_LOD:
+            return
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self.style.edge)
+        for i in shown:
+            x, y = self._edges[i].points[-1]
+            painter.drawPolygon(QPolygonF([QPointF(x, y), QPointF(x - 3.5, y - 7), QPointF(x + 3.5, y - 7)]))
+        if lod < LABEL_LOD:
+            return
+        painter.setPen(self.style.label)
+        painter.setFont(self.style.small)
+        for i in shown:
+            edge = self._edges[i]
+            if self._show_label[i]:
+                x, y = edge.points[0]
+                painter.drawText(QPointF(x + 4, y + 12), edge.label)

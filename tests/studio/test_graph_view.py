@@ -1,0 +1,112 @@
+"""The graph view widget: items, search, clicks, heat colouring and a painted grab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor, QImage, QPalette
+
+from engine import formats
+from engine.graphview import build_display_graph, layout
+from studio.graph_items import NodeItem
+from studio.graph_view import GraphView
+from tests_helpers import fixture_by_name
+
+
+@pytest.fixture
+def lenet_graph():
+    return layout(build_display_graph(formats.load(fixture_by_name("lenet5").onnx)))
+
+
+@pytest.fixture
+def view(qtbot, lenet_graph) -> GraphView:
+    widget = GraphView()
+    qtbot.addWidget(widget)
+    widget.resize(700, 600)
+    widget.set_graph(lenet_graph)
+    widget.show()
+    qtbot.waitExposed(widget)
+    qtbot.waitUntil(lambda: widget.paint_count > 0)
+    return widget
+
+
+def test_one_item_per_node(view: GraphView, lenet_graph) -> None:
+    items = [i for i in view.scene().items() if isinstance(i, NodeItem)]
+    assert len(items) == len(lenet_graph.nodes) == 14
+    assert {i.node_id for i in items} == {n.id for n in lenet_graph.nodes}
+    item = view.items["1Conv"]
+    assert (item.pos().x(), item.pos().y()) == (lenet_graph.node("1Conv").x, lenet_graph.node("1Conv").y)
+
+
+def test_find_selects_a_conv_and_emits(qtbot, view: GraphView) -> None:
+    with qtbot.waitSignal(view.node_selected, timeout=2000) as blocker:
+        ids = view.find("conv")
+    assert ids == ["1Conv", "4Conv"]
+    assert blocker.args == ["1Conv"]
+    assert view.selected_node() == "1Conv"
+    assert view.items["4Conv"].highlighted and not view.items["2Relu"].highlighted
+    assert view.find("no such op") == []
+    assert not view.items["4Conv"].highlighted
+
+
+def test_click_selects_node(qtbot, view: GraphView) -> None:
+    view.select_node("2Relu")  # centres on it
+    target = view.items["3MaxPool"]
+    point = view.mapFromScene(target.scenePos())
+    assert view.viewport().rect().contains(point)
+    with qtbot.waitSignal(view.node_selected, timeout=2000) as blocker:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert blocker.args == ["3MaxPool"]
+    assert view.selected_node() == "3MaxPool"
+
+
+def test_click_on_empty_space_selects_nothing(qtbot, view: GraphView) -> None:
+    view.select_node("2Relu")
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(3, 3))
+    assert view.selected_node() is None
+
+
+def test_color_by_changes_brush(view: GraphView) -> None:
+    before = view.items["1Conv"].brush().color()
+    view.color_by({"1Conv": 5.0, "4Conv": 1.0}, "time (ms)")
+    hot, cold = view.items["1Conv"].brush().color(), view.items["4Conv"].brush().color()
+    assert hot != before and hot != cold
+    assert view.items["2Relu"].brush().color() == view.palette().color(QPalette.ColorRole.Mid)
+    view.color_by(None)
+    assert view.items["1Conv"].brush().color() == before
+
+
+def test_zoom_and_fit(view: GraphView) -> None:
+    view.fit()
+    fitted = view.scale_factor()
+    rect = view.mapFromScene(view.scene().sceneRect()).boundingRect()
+    assert view.viewport().rect().adjusted(-2, -2, 2, 2).contains(rect)
+    view.zoom_by(2.0)
+    assert view.scale_factor() == pytest.approx(fitted * 2)
+    view.zoom_by(0.0)  # ignored
+    assert view.scale_factor() == pytest.approx(fitted * 2)
+
+
+def test_grab_to_png_shows_the_graph(qtbot, view: GraphView, tmp_path: Path) -> None:
+    path = tmp_path / "lenet5.png"
+    view.select_node("1Conv")
+    assert view.grab().save(str(path))
+    image = QImage(str(path))
+    assert image.width() == 700
+    conv = QColor("#3b7dd8")
+    point = view.mapFromScene(view.items["1Conv"].scenePos() + view.items["1Conv"].boundingRect().topLeft() / 2)
+    assert image.pixelColor(point).name() == conv.name()  # painted in its category colour
+
+
+def test_dark_palette_repaints(qtbot, view: GraphView) -> None:
+    palette = view.palette()
+    palette.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
+    palette.setColor(QPalette.ColorRole.Text, QColor("#e0e0e0"))
+    view.setPalette(palette)
+    before = view.paint_count
+    view.viewport().update()
+    qtbot.waitUntil(lambda: view.paint_count > before)
+    assert view.backgroundBrush().color().name() == "#1e1e1e"
+    assert view.edge_layer is not None and view.edge_layer.style.edge.red() > 200
