@@ -14,7 +14,14 @@ from engine.params import ParameterSet
 
 
 def _digest(model: onnx.ModelProto) -> str:
-    return hashlib.blake2b(model.SerializeToString(deterministic=True), digest_size=16).hexdigest()
+    """A hash of the graph, built piece by piece so a large model is never serialised whole."""
+    h = hashlib.blake2b(digest_size=16)
+    graph = model.graph
+    for group in (graph.input, graph.output, graph.node, graph.initializer, graph.sparse_initializer, model.opset_import):
+        h.update(len(group).to_bytes(8, "little"))
+        for item in group:
+            h.update(item.SerializeToString(deterministic=True))
+    return h.hexdigest()
 
 
 @dataclass
@@ -90,3 +97,24 @@ class Model:
                 hint="export it with a graph first (dstudio export --graph G --params P)",
             )
         return self.onnx
+
+
+def approx_size(model: onnx.ModelProto) -> int:
+    """Bytes a model will take on disk, estimated from its weights without serialising it.
+
+    (protobuf's ByteSize() serialises the whole message to measure it, which doubles peak
+    memory on a large model; this is exact for raw-data weights and close for the rest.)
+    """
+    total = 0
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            continue
+        count = 1
+        for dim in tensor.dims:
+            count *= dim
+        try:
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        except (KeyError, TypeError, ValueError):
+            itemsize = 4
+        total += count * itemsize + len(tensor.name) + 16
+    return total + 256 * len(model.graph.node)

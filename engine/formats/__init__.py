@@ -138,7 +138,9 @@ def load(path: str | Path, *, job: Job | None = None, fmt: str | None = None) ->
         raise FormatError(f"ran out of memory reading this {spec.label} file", path=path) from None
     except Exception as exc:  # a corrupt file can fail deep inside a parser
         raise FormatError(f"cannot read as {spec.label}: {_one_line(exc)}", path=path) from exc
-    if model.onnx is not None and model.onnx.ByteSize() < (1 << 30):
+    from engine.model import approx_size
+
+    if model.onnx is not None and approx_size(model.onnx) < (1 << 30):
         model.seal()
     job.report(1.0, f"opened {path.name}")
     return model

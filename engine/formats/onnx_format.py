@@ -13,7 +13,7 @@ from engine.fileio import atomic_path
 from engine.formats import FileFormat, register
 from engine.formats.protowire import LEN, VARINT, scan_fields
 from engine.jobs import Job
-from engine.model import Model
+from engine.model import Model, approx_size
 
 # protobuf refuses to serialise a single message past 2 GiB; above this, weights go out.
 PROTO_LIMIT = 2**31 - 1
@@ -66,7 +66,7 @@ def load(path: Path, job: Job) -> Model:
     job.report(0.8, "checking")
     try:
         # full_check=False: shape inference here would reject models ORT still runs.
-        onnx.checker.check_model(model if model.ByteSize() < PROTO_LIMIT else str(path))
+        onnx.checker.check_model(model if approx_size(model) < PROTO_LIMIT else str(path))
     except onnx.checker.ValidationError as exc:
         raise FormatError(f"ONNX model is invalid: {_short(exc)}", path=path) from exc
     metadata = {
@@ -83,12 +83,12 @@ def save_proto(model: onnx.ModelProto, path: Path, *, external: bool | None = No
     Args:
         external: force (True) or forbid (False) external data; None decides by size.
     """
-    size = model.ByteSize()
+    size = approx_size(model)
     if external is None:
         external = size > EXTERNAL_THRESHOLD
     if not external:
-        with atomic_path(path) as tmp:
-            onnx.save_model(model, str(tmp))
+        with atomic_path(path) as tmp, tmp.open("wb") as fh:
+            write_streaming(model, fh)
         return
     data_name = path.name + ".data"
     copy = onnx.ModelProto()
@@ -107,6 +107,55 @@ def save_proto(model: onnx.ModelProto, path: Path, *, external: bool | None = No
                 )
         with atomic_path(path) as tmp:
             tmp.write_bytes(copy.SerializeToString())
+
+
+def _without_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` whose main graph has no initializers (everything else copied)."""
+    light = onnx.ModelProto()
+    for field, value in model.ListFields():
+        if field.name == "graph":
+            continue
+        target = getattr(light, field.name)
+        if field.is_repeated:
+            target.extend(value)
+        elif field.type == field.TYPE_MESSAGE:
+            target.CopyFrom(value)
+        else:
+            setattr(light, field.name, value)
+    for field, value in model.graph.ListFields():
+        if field.name == "initializer":
+            continue
+        target = getattr(light.graph, field.name)
+        if field.is_repeated:
+            target.extend(value)
+        else:
+            setattr(light.graph, field.name, value)
+    return light
+
+
+def write_streaming(model: onnx.ModelProto, fh) -> None:
+    """Serialise ``model`` to ``fh`` one initializer at a time.
+
+    ``SerializeToString`` would hold the whole file in memory (twice, inside protobuf and
+    as Python bytes) beside the model. Here the graph's initializers (field 5 of
+    GraphProto) are written one by one after the rest of the graph; protobuf does not care
+    about field order, so the file is what onnx.save would write, up to field order.
+    """
+    from engine.formats.protowire import LEN, encode_varint, spans
+
+    light = _without_initializers(model).SerializeToString()
+    graph = next(s for s in spans(light) if s.number == 7)
+    inits = model.graph.initializer
+    sizes = [t.ByteSize() for t in inits]
+    tag = encode_varint(5 << 3 | LEN)
+    graph_len = (graph.end - graph.payload) + sum(len(tag) + len(encode_varint(n)) + n for n in sizes)
+    fh.write(light[:graph.start])
+    fh.write(encode_varint(7 << 3 | LEN) + encode_varint(graph_len))
+    fh.write(light[graph.payload:graph.end])
+    for tensor, size in zip(inits, sizes):
+        fh.write(tag + encode_varint(size))
+        fh.write(tensor.SerializeToString())
+    fh.write(light[graph.end:])
 
 
 def save(model: Model, path: Path, job: Job) -> None:

@@ -77,3 +77,62 @@ def is_printable(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return all(ch.isprintable() for ch in text)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where one complete top-level field lies in a buffer: [start, end) for the whole field,
+    [payload, end) for a LEN field's payload."""
+
+    number: int
+    wire_type: int
+    start: int
+    payload: int
+    end: int
+
+
+def spans(buf: bytes | memoryview) -> list[Span]:
+    """Every top-level field of a complete message, without copying payloads.
+
+    Raises:
+        ValueError: the bytes end inside a field or hold an invalid wire type.
+    """
+    out: list[Span] = []
+    pos, size = 0, len(buf)
+    data = buf  # bytes and memoryview both index to ints
+    try:
+        while pos < size:
+            start = pos
+            key, pos = _varint(data, pos)
+            number, wire_type = key >> 3, key & 7
+            if number == 0:
+                raise ValueError(f"field number 0 at byte {start}")
+            if wire_type == VARINT:
+                payload = pos
+                _, pos = _varint(data, pos)
+            elif wire_type == LEN:
+                length, payload = _varint(data, pos)
+                pos = payload + length
+            elif wire_type in (FIXED64, FIXED32):
+                payload = pos
+                pos += 8 if wire_type == FIXED64 else 4
+            else:
+                raise ValueError(f"wire type {wire_type} at byte {start}")
+            if pos > size:
+                raise ValueError(f"field {number} at byte {start} runs past the end (truncated)")
+            out.append(Span(number, wire_type, start, payload, pos))
+    except IndexError:
+        raise ValueError(f"message ends inside a field at byte {pos} (truncated)") from None
+    return out
+
+
+def encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)

@@ -8,6 +8,8 @@ TupleGetItem) is resolved away so only compute ops remain.
 
 from __future__ import annotations
 
+from engine.model import approx_size  # noqa: E402
+
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -123,7 +125,7 @@ def _tensor_types(model: onnx.ModelProto) -> dict[str, tuple[str, str]]:
     infos: dict[str, tuple[str, str]] = {}
     graph = model.graph
     inferred = graph
-    if model.ByteSize() < SHAPE_INFERENCE_LIMIT:
+    if approx_size(model) < SHAPE_INFERENCE_LIMIT:
         try:
             inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False).graph
         except Exception as exc:  # labels are a nicety; a model ORT runs may still fail here

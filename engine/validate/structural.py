@@ -15,6 +15,8 @@ Each check returns :class:`Finding` records; nothing here runs the model. The ch
 
 from __future__ import annotations
 
+from engine.model import approx_size  # noqa: E402
+
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -103,7 +105,7 @@ def check_structure(model: Model, target: str | None = None) -> list[Finding]:
 
 def check_validity(proto: onnx.ModelProto) -> list[Finding]:
     """``onnx.checker`` and strict shape inference (together, ``full_check=True``)."""
-    if proto.ByteSize() > PROTO_LIMIT:
+    if approx_size(proto) > PROTO_LIMIT:
         return [Finding("info", "checker", "model is over 2 GiB in memory; checker and shape inference skipped")]
     try:
         onnx.checker.check_model(proto, full_check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 from pathlib import Path
 
 from engine.formats import FileFormat, register
@@ -30,12 +31,15 @@ def load(path: Path, job: Job) -> Model:
     from engine.formats.mindir import lower, reader
 
     job.report(0.02, f"reading {path.name}")
-    data = path.read_bytes()
-    proto = reader.parse(data, path)
-    job.report(0.15, "decoding")
-    graph = reader.decode(proto, path)
-    del proto, data
-    onnx_model = lower.lower(graph, path, job.sub(0.2, 0.95))
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        # Mapped, not read: weights are paged in one at a time while they are converted.
+        proto, raw_parameters = reader.parse_lazy(data, path)
+        job.report(0.15, "decoding")
+        graph = reader.decode(proto, path, raw_parameters, source=data)
+        del proto, raw_parameters
+        onnx_model = lower.lower(graph, path, job.sub(0.2, 0.95))
+        graph.raw_parameters.clear()
+        graph.source = None
     metadata = dict(graph.metadata)
     metadata["opset"] = f"ai.onnx {lower.OPSET} (converted)"
     metadata["parameters"] = json.dumps([t.name for t in onnx_model.graph.initializer if t.name in _param_names(onnx_model)])

@@ -66,7 +66,9 @@ class Lowering:
         self.graph = graph
         self.path = path
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
+        # Built in place: make_graph/make_model would copy every weight twice more.
+        self.model = onnx.ModelProto()
+        self.initializers = self.model.graph.initializer
         self.values: dict[str, Value] = {}
         self.types: dict[str, tuple[list[int] | None, np.dtype | None]] = {}
         self._used: set[str] = set()
@@ -87,7 +89,7 @@ class Lowering:
         name = hint if exact else self.unique(hint)
         if exact:
             self._used.add(name)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.add().CopyFrom(numpy_helper.from_array(np.ascontiguousarray(array), name))
         self.types[name] = (list(array.shape), array.dtype)
         return name
 
@@ -130,6 +132,15 @@ class Lowering:
             name = self.add_initializer(array, g.short(full), exact=g.short(full) not in self._used)
             param_names.append(name)
             self.values[full] = name
+        for full, (start, end) in g.raw_parameters.items():
+            view = memoryview(g.source)[start:end]
+            try:
+                name = self._raw_initializer(full, view)
+            finally:
+                view.release()
+            _drop_pages(g.source, start, end)
+            param_names.append(name)
+            self.values[full] = name
         for name, value in g.constants.items():
             self.values[name] = Const(value)
         total = max(len(g.nodes), 1)
@@ -152,13 +163,60 @@ class Lowering:
                 elem = helper.np_dtype_to_tensor_dtype(dtype) if dtype is not None else TensorProto.FLOAT
                 shape = [d if d >= 0 else None for d in dims] if dims is not None else None
                 outputs.append(helper.make_tensor_value_info(out_name, elem, shape))
-        graph = helper.make_graph(self.nodes, _sanitize(g.name), inputs, outputs, initializer=self.initializers)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="deploy-studio")
+        model = self.model
+        graph = model.graph
+        graph.name = _sanitize(g.name)
+        graph.node.extend(self.nodes)
+        graph.input.extend(inputs)
+        graph.output.extend(outputs)
+        model.opset_import.add(domain="", version=OPSET)
+        model.producer_name = "deploy-studio"
         model.ir_version = 8
         model.metadata_props.add(key="source_format", value="mindir")
         model.metadata_props.add(key="parameters", value=json.dumps(param_names))
         _fill_output_shapes(model)
         return model
+
+    def _raw_initializer(self, full: str, chunk: memoryview) -> str:
+        """Turn one unparsed MindIR parameter into an ONNX initializer with a single copy of its data.
+
+        MindIR's and ONNX's TensorProto share field numbers for dims (1), data_type (2) and
+        raw_data (9), and their data-type codes agree for every numeric type, so those fields
+        are spliced byte for byte into the ONNX message; only the name moves (7 -> 8).
+        """
+        from engine.formats import protowire
+
+        short = self.graph.short(full)
+        name = self.unique(short)
+        try:
+            fields = protowire.spans(chunk)
+        except ValueError as exc:
+            raise FormatError(f"parameter {short!r} is corrupt ({exc})", path=self.path) from None
+        if any(f.number == 12 for f in fields):
+            raise FormatError(f"parameter {short!r} keeps its data in an external file, which is not supported yet", path=self.path)
+        if any(f.number == 16 and f.wire_type == protowire.VARINT and chunk[f.payload] != 0 for f in fields):
+            raise FormatError(f"parameter {short!r} is compressed, which is not supported", path=self.path)
+        # Decode the small fields through protobuf, leaving out the data.
+        from engine.formats.mindir.reader import parse_parameter
+
+        header = parse_parameter(b"".join(chunk[f.start:f.end] for f in fields if f.number != 9), self.path)
+        try:
+            dtype = numpy_dtype(header.data_type)
+        except ValueError as exc:
+            raise FormatError(f"parameter {short!r}: {exc}", path=self.path) from None
+        dims = [int(d) for d in header.dims]
+        expected = int(np.prod(dims)) * dtype.itemsize if dims else dtype.itemsize
+        data = [f for f in fields if f.number == 9]
+        size = sum(f.end - f.payload for f in data[-1:])
+        if size != expected:
+            raise FormatError(
+                f"parameter {short!r} has {size} data bytes for shape {dims} ({dtype.name}); "
+                f"expected {expected} (file truncated or corrupt?)", path=self.path)
+        init = self.initializers.add(name=name, dims=dims, data_type=helper.np_dtype_to_tensor_dtype(dtype))
+        if data:
+            init.MergeFromString(chunk[data[-1].start:data[-1].end])
+        self.types[name] = (dims, dtype)
+        return name
 
     def _as_tensor_name(self, value: Value, hint: str) -> str:
         if isinstance(value, str):
@@ -351,6 +409,19 @@ def _flatten(value: Value) -> list:
     if value is None or isinstance(value, Monad):
         return []
     return [value]
+
+
+def _drop_pages(source: object, start: int, end: int) -> None:
+    """Let the kernel drop an mmap'ed weight's pages once converted, so they leave our RSS."""
+    import mmap
+
+    if not isinstance(source, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    page = mmap.PAGESIZE
+    first = -(-start // page) * page  # only whole pages inside this weight
+    last = end // page * page
+    if last > first:
+        source.madvise(mmap.MADV_DONTNEED, first, last - first)
 
 
 def _fill_output_shapes(model: onnx.ModelProto) -> None:

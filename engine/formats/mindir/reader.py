@@ -10,6 +10,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from engine.errors import FormatError
+from engine.formats import protowire
 from engine.formats._proto import dstudio_mind_ir_pb2 as pb
 from engine.formats.mindir.values import attribute_value, numpy_dtype, tensor_to_array
 from engine.model import SourceNode
@@ -52,6 +53,8 @@ class MindGraph:
     inputs: list[MindInput]
     outputs: list[str]
     metadata: dict[str, str]
+    raw_parameters: dict[str, tuple[int, int]] = field(default_factory=dict)
+    source: Any = None  # the buffer raw_parameters point into (bytes or an mmap)
 
     def short(self, name: str) -> str:
         """A value name without the ``<graph>:`` prefix MindIR puts on graph-level names."""
@@ -71,8 +74,62 @@ def parse(data: bytes, path: Path) -> pb.ModelProto:
     return proto
 
 
-def decode(proto: pb.ModelProto, path: Path) -> MindGraph:
-    """Resolve ``REF::`` op types against the primitives table and decode every value."""
+def parse_lazy(data: bytes | memoryview, path: Path) -> tuple[pb.ModelProto, list[tuple[int, int]]]:
+    """Parse everything but the main graph's parameters, returned as (start, end) offsets in ``data``.
+
+    Weights are most of a MindIR file; leaving them unparsed until each is converted keeps
+    peak memory near one copy of the weights instead of three (file bytes, protobuf, ONNX).
+    """
+    view = memoryview(data)
+    try:
+        try:
+            top = protowire.spans(view)
+            graph_span = next((s for s in top if s.number == 7 and s.wire_type == protowire.LEN), None)
+            if graph_span is None:
+                raise FormatError("MindIR file has no graph (truncated, or another kind of protobuf)", path=path)
+            graph_fields = protowire.spans(view[graph_span.payload:graph_span.end])
+        except ValueError as exc:
+            raise FormatError(f"not a valid MindIR file ({exc}); truncated or corrupt?", path=path) from None
+        base = graph_span.payload
+        params = [(base + s.payload, base + s.end) for s in graph_fields if s.number == 3 and s.wire_type == protowire.LEN]
+        graph_rest = b"".join(view[base + s.start:base + s.end] for s in graph_fields if s.number != 3)
+        head = b"".join(view[s.start:s.end] for s in top if s is not graph_span)
+    finally:
+        view.release()  # an mmap cannot close while views of it exist
+    light = head + protowire.encode_varint(7 << 3 | protowire.LEN) + protowire.encode_varint(len(graph_rest)) + graph_rest
+    return parse(light, path), params
+
+
+def _parameter_name(source: Any, start: int, end: int) -> str | None:
+    """The name (field 7) of a TensorProto lying at source[start:end], read without parsing its data."""
+    view = memoryview(source)[start:end]
+    try:
+        for span in protowire.spans(view):
+            if span.number == 7 and span.wire_type == protowire.LEN:
+                return bytes(view[span.payload:span.end]).decode("utf-8", "replace")
+    except ValueError:
+        return None
+    finally:
+        view.release()
+    return None
+
+
+def parse_parameter(raw: bytes | memoryview, path: Path) -> pb.TensorProto:
+    tensor = pb.TensorProto()
+    try:
+        tensor.ParseFromString(raw)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise FormatError(f"a parameter of the MindIR file is corrupt ({exc})", path=path) from None
+    return tensor
+
+
+def decode(proto: pb.ModelProto, path: Path, raw_parameters: list[tuple[int, int]] | None = None,
+           source: bytes | memoryview | None = None) -> MindGraph:
+    """Resolve ``REF::`` op types against the primitives table and decode every value.
+
+    With ``raw_parameters`` (from :func:`parse_lazy`), parameters are kept as raw slices in
+    :attr:`MindGraph.raw_parameters` and decoded one at a time by the lowering.
+    """
     graph = proto.graph
     primitives = {p.name: p for p in proto.primitives}
     constants: dict[str, Any] = {}
@@ -94,6 +151,12 @@ def decode(proto: pb.ModelProto, path: Path) -> MindGraph:
             parameters[tensor.name] = tensor_to_array(tensor, what="parameter")
         except ValueError as exc:
             raise FormatError(str(exc), path=path) from None
+    raw: dict[str, tuple[int, int]] = {}
+    for start, end in raw_parameters or []:
+        name = _parameter_name(source, start, end)
+        if name is None:
+            raise FormatError("a parameter of the MindIR file has no name (corrupt?)", path=path)
+        raw[name] = (start, end)
     inputs = []
     for value in graph.input:
         if not value.tensor:
@@ -111,6 +174,8 @@ def decode(proto: pb.ModelProto, path: Path) -> MindGraph:
         nodes=nodes,
         constants=constants,
         parameters=parameters,
+        raw_parameters=raw,
+        source=source,
         inputs=inputs,
         outputs=[o.name for o in graph.output],
         metadata=metadata,

@@ -1,0 +1,1 @@
+"""Deploy Studio: the Qt application over the engine (windows, panels, workers)."""

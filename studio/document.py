@@ -1,0 +1,104 @@
+"""An opened file as the studio holds it: the engine model, its summary and display graphs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.jobs import Job
+from engine.model import Model
+from studio.features import engine_attr, feature
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Document:
+    """Engine results for one file; views adapt these and never copy or own them.
+
+    Attributes:
+        path: the file.
+        model: the opened engine model.
+        summary: engine.inspect's summary (None when that feature is absent).
+        graphs: display graphs laid out, by mode ("source", "canonical").
+        graph_errors: why a mode has no graph, by mode.
+        notes: features that were not available while loading.
+    """
+
+    path: Path
+    model: Model
+    summary: Any = None
+    graphs: dict[str, Any] = field(default_factory=dict)
+    graph_errors: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_graph(self) -> bool:
+        return self.model.is_graph
+
+    @property
+    def has_source_graph(self) -> bool:
+        return bool(self.model.source_nodes)
+
+    @property
+    def default_mode(self) -> str:
+        return "source" if self.has_source_graph else "canonical"
+
+    @property
+    def title(self) -> str:
+        return self.path.name
+
+
+def build_graph(model: Model, mode: str) -> Any:
+    """Build and lay out one display graph (worker thread)."""
+    graph = engine_attr("graph")(model, mode)  # type: ignore[operator]
+    if feature("layout"):
+        graph = engine_attr("layout")(graph) or graph  # type: ignore[operator]
+    return graph
+
+
+def load_document(path: str | Path, job: Job) -> Document:
+    """Open ``path`` and compute what the window shows first (runs on a worker).
+
+    Raises:
+        EngineError: the file cannot be opened; the message names the file and the problem.
+    """
+    from engine import formats
+
+    path = Path(path)
+    model = formats.load(path, job=job.sub(0.0, 0.6))
+    doc = Document(path=path, model=model)
+    if feature("inspect"):
+        job.report(0.6, "summarising")
+        doc.summary = engine_attr("inspect")(model)  # type: ignore[operator]
+    else:
+        doc.notes.append(feature("inspect").reason)
+    if model.is_graph:
+        if feature("graph"):
+            job.report(0.75, "laying out the graph")
+            mode = doc.default_mode
+            try:
+                doc.graphs[mode] = build_graph(model, mode)
+            except ValueError as exc:
+                doc.graph_errors[mode] = str(exc)
+        else:
+            doc.notes.append(feature("graph").reason)
+    job.report(1.0, f"opened {path.name}")
+    return doc
+
+
+def parameter_array(model: Model, name: str) -> np.ndarray | None:
+    """The values of parameter ``name`` from a parameter file or a graph's initializers."""
+    if model.params is not None and name in model.params:
+        return np.asarray(model.params[name])
+    if model.onnx is not None:
+        from onnx import numpy_helper
+
+        for tensor in model.onnx.graph.initializer:
+            if tensor.name == name:
+                return numpy_helper.to_array(tensor)
+    return None

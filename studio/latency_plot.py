@@ -1,0 +1,199 @@
+"""Live latency plots: per-iteration latency, histogram, sweep curve; updated in place on a timer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 100
+HISTOGRAM_BINS = 40
+#: overlay colours for history runs (the current run is always the first).
+PALETTE = ("#2f7bd8", "#e08a1e", "#2e9e5b", "#b548c6", "#d64545", "#1aa3a3", "#7a7a7a")
+
+
+class LatencyBuffer:
+    """Latencies appended from the benchmark's worker thread, read by the GUI timer.
+
+    Preallocated and grown by doubling, so ``append`` is cheap in the timed loop's callback.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._lock = threading.Lock()
+        self._ms = np.empty(max(capacity, 16), dtype=np.float64)
+        self.count = 0
+
+    def append(self, index: int, latency_ns: int) -> None:
+        with self._lock:
+            if self.count == self._ms.size:
+                self._ms = np.concatenate([self._ms, np.empty_like(self._ms)])
+            self._ms[self.count] = latency_ns / 1e6
+            self.count += 1
+
+    def snapshot(self) -> np.ndarray:
+        """A copy of the latencies so far, in ms."""
+        with self._lock:
+            return self._ms[: self.count].copy()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.count = 0
+
+
+def style_plot(plot: pg.PlotWidget) -> None:
+    """Follow the widget palette (light or dark) instead of pyqtgraph's black default."""
+    palette = plot.palette()
+    plot.setBackground(palette.color(QPalette.ColorRole.Base))
+    text = palette.color(QPalette.ColorRole.Text)
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(text))
+        axis.setTextPen(pg.mkPen(text))
+    plot.getPlotItem().titleLabel.setAttr("color", text.name())
+
+
+def _plot(title: str, bottom: str, left: str, parent: QWidget) -> pg.PlotWidget:
+    plot = pg.PlotWidget(parent)
+    style_plot(plot)
+    plot.setTitle(title, size="9pt")
+    plot.setLabel("bottom", bottom)
+    plot.setLabel("left", left)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    return plot
+
+
+class LatencyPlot(QWidget):
+    """Latency vs iteration (one PlotDataItem per run), a histogram, and a sweep curve.
+
+    The current run's curve is fed from a :class:`LatencyBuffer` by a timer, never per sample.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.latency = _plot("Latency per iteration", "iteration", "ms", self)
+        self.latency.addLegend(offset=(-10, 10))
+        self.histogram = _plot("Distribution", "ms", "count", self)
+        self.sweep = _plot("Sweep", "threads", "median ms", self)
+        self.sweep.addLegend(offset=(-10, 10))
+        self.current = self._curve(self.latency, PALETTE[0], "current")
+        self.hist_item = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(47, 123, 216, 110), pen=PALETTE[0])
+        self.histogram.addItem(self.hist_item)
+        self.sweep_median = self.sweep.plot([], [], pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolSize=6,
+                                            name="median")
+        self.sweep_p90 = self.sweep.plot([], [], pen=pg.mkPen(PALETTE[1], width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                         symbol="t", symbolSize=6, name="p90")
+        self.sweep.hide()
+        self.overlays: dict[str, pg.PlotDataItem] = {}
+        self.buffer: LatencyBuffer | None = None
+        self.shown = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+        top = QSplitter(self)
+        top.addWidget(self.latency)
+        top.addWidget(self.histogram)
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(top)
+        layout.addLayout(row, 2)
+        layout.addWidget(self.sweep, 1)
+
+    @staticmethod
+    def _curve(plot: pg.PlotWidget, colour: str, name: str) -> pg.PlotDataItem:
+        curve = plot.plot([], [], pen=pg.mkPen(colour, width=1.2), name=name)
+        curve.setDownsampling(auto=True, method="peak")
+        curve.setClipToView(True)
+        return curve
+
+    # Streaming ----------------------------------------------------------------
+    def start(self, buffer: LatencyBuffer, label: str = "current") -> None:
+        """Follow ``buffer`` until :meth:`stop`; the curve grows as iterations stream in."""
+        self.buffer = buffer
+        self.shown = 0
+        self.current.setData([], [])
+        self.hist_item.setData([0.0, 1.0], [0.0])
+        self.current.opts["name"] = label
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop following and draw the final state."""
+        self._timer.stop()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Pull new samples from the buffer and update the items in place."""
+        if self.buffer is None:
+            return
+        n = self.buffer.count
+        if n == self.shown:
+            return
+        ms = self.buffer.snapshot()
+        self.shown = ms.size
+        self.current.setData(np.arange(ms.size, dtype=np.float64), ms)
+        self._histogram(ms)
+
+    def _histogram(self, ms: np.ndarray) -> None:
+        if ms.size == 0:
+            return
+        hi = np.percentile(ms, 99.5) if ms.size > 50 else ms.max()  # clip the long tail
+        lo = ms.min()
+        if hi <= lo:
+            hi = lo + 1e-3
+        counts, edges = np.histogram(np.clip(ms, lo, hi), bins=HISTOGRAM_BINS, range=(lo, hi))
+        self.hist_item.setData(edges, counts.astype(np.float64))
+
+    def show_latencies(self, latencies_ms: np.ndarray) -> None:
+        """Show a finished run (e.g. picked from the history) as the current curve."""
+        self._timer.stop()
+        self.buffer = None
+        self.shown = int(latencies_ms.size)
+        self.current.setData(np.arange(latencies_ms.size, dtype=np.float64), latencies_ms)
+        self._histogram(latencies_ms)
+
+    def point_count(self) -> int:
+        """How many points the current curve holds (its full data, before downsampling)."""
+        x, _ = self.current.getOriginalDataset()
+        return 0 if x is None else len(x)
+
+    # History overlays and sweeps ---------------------------------------------
+    def set_overlays(self, runs: dict[str, np.ndarray]) -> None:
+        """Overlay past runs (label -> latencies in ms); one item per run, reused across calls."""
+        for key in list(self.overlays):
+            if key not in runs:
+                item = self.overlays.pop(key)
+                self.latency.removeItem(item)
+        for i, (key, ms) in enumerate(runs.items()):
+            item = self.overlays.get(key)
+            if item is None:
+                item = self._curve(self.latency, PALETTE[(i + 1) % len(PALETTE)], key)
+                self.overlays[key] = item
+            item.setData(np.arange(ms.size, dtype=np.float64), ms)
+
+    def show_sweep(self, parameter: str, values: list[float], medians: list[float], p90s: list[float]) -> None:
+        """Draw the sweep curve (``parameter`` on x) and show its plot."""
+        self.sweep.setLabel("bottom", parameter)
+        self.sweep.setTitle(f"Sweep over {parameter}", size="9pt")
+        self.sweep_median.setData(values, medians)
+        self.sweep_p90.setData(values, p90s)
+        self.sweep.show()
+
+    def hide_sweep(self) -> None:
+        self.sweep.hide()
+
+    def save_png(self, path: str) -> bool:
+        """Save the plots as they are on screen."""
+        return self.grab().save(path, "PNG")
+
+    def series(self) -> dict[str, Any]:
+        return {"current": self.current, **self.overlays}

@@ -1,0 +1,89 @@
+"""The outline dock: a filterable tree over :class:`studio.outline_model.OutlineModel`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import QHeaderView, QLabel, QLineEdit, QTreeView, QVBoxLayout, QWidget
+
+from studio.outline_model import KIND_ROLE, PAYLOAD_ROLE, OutlineModel
+
+log = logging.getLogger(__name__)
+
+
+class OutlineView(QWidget):
+    """Shows one document's outline; emits what the person selects.
+
+    Signals:
+        item_selected(kind, payload): kind is "input", "output", "param", "op", "node",
+            "meta" or "total"; payload is the engine object (TensorInfo, ParamInfo, node id...).
+    """
+
+    item_selected = Signal(str, object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = OutlineModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter outline")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.tree = QTreeView(self)
+        self.tree.setModel(self.proxy)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 170)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.selectionModel().currentChanged.connect(self._on_current)
+        self.placeholder = QLabel("Open a model (Ctrl+O) or drop one on the window.", self)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setEnabled(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.placeholder)
+        layout.addWidget(self.tree, 1)
+        self.set_summary(None)
+
+    def set_summary(self, summary: Any, graph: Any = None, mode: str = "canonical", note: str = "") -> None:
+        """Show ``summary`` (None clears, ``note`` says why there is nothing)."""
+        self.model.set_summary(summary, graph, mode)
+        self.tree.setVisible(summary is not None)
+        self.placeholder.setVisible(summary is None)
+        if note:
+            self.placeholder.setText(note)
+        elif summary is None:
+            self.placeholder.setText("Open a model (Ctrl+O) or drop one on the window.")
+        for key in ("inputs", "outputs", "nodes"):
+            index = self.model.section(key)
+            if index.isValid():
+                self.tree.expand(self.proxy.mapFromSource(index))
+
+    def select_node(self, node_id: str) -> None:
+        """Follow a graph selection: reveal and select the node's row without re-emitting."""
+        index = self.proxy.mapFromSource(self.model.find_node(node_id))
+        if not index.isValid():
+            return
+        self.tree.blockSignals(True)
+        self.tree.selectionModel().blockSignals(True)
+        self.tree.setCurrentIndex(index)
+        self.tree.scrollTo(index)
+        self.tree.selectionModel().blockSignals(False)
+        self.tree.blockSignals(False)
+
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        kind = current.data(KIND_ROLE)
+        if kind and kind != "section":
+            self.item_selected.emit(kind, current.data(PAYLOAD_ROLE))

@@ -1,0 +1,197 @@
+"""The properties dock: what the selected node, tensor or parameter is, with statistics."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from studio.errors import describe
+from studio.features import feature
+from studio.latency_plot import style_plot
+from studio.workers import TaskRunner
+
+log = logging.getLogger(__name__)
+
+
+def value_text(value: Any, limit: int = 200) -> str:
+    """A compact rendering of an attribute value."""
+    if isinstance(value, np.ndarray):
+        if value.size <= 16:
+            return np.array2string(value, separator=", ", threshold=16)
+        return f"array {value.dtype} {list(value.shape)}"
+    if isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(value_text(v, 40) for v in value[:32]) + (", …" if len(value) > 32 else "") + "]"
+    elif isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+    elif isinstance(value, float):
+        text = f"{value:.6g}"
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class PropertiesView(QWidget):
+    """Key/value tree for the current selection, and a histogram for parameters."""
+
+    def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.document: Any = None
+        self.title = QLabel("Nothing selected", self)
+        self.title.setWordWrap(True)
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.tree = QTreeWidget(self)
+        self.tree.setColumnCount(2)
+        self.tree.setHeaderLabels(["Property", "Value"])
+        self.tree.setAlternatingRowColors(True)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setWordWrap(True)
+        self.histogram = pg.PlotWidget(self)
+        style_plot(self.histogram)
+        self.histogram.setMinimumHeight(140)
+        self.histogram.setMaximumHeight(200)
+        self.histogram.setLabel("bottom", "value")
+        self.histogram.setLabel("left", "count")
+        self.histogram.setMouseEnabled(x=False, y=False)
+        self.histogram.hideButtons()
+        self._bars = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(47, 123, 216, 120), pen=(47, 123, 216))
+        self.histogram.addItem(self._bars)
+        self.histogram.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.histogram)
+        self.current: tuple[str, Any] | None = None
+        self.stats: Any = None
+
+    def set_document(self, document: Any) -> None:
+        self.document = document
+        self.clear()
+
+    def clear(self) -> None:
+        self.current = None
+        self.stats = None
+        self.title.setText("Nothing selected" if self.document is None else self.document.title)
+        self.tree.clear()
+        self.histogram.hide()
+
+    def show_item(self, kind: str, payload: Any) -> None:
+        """Show an outline selection (a tensor, parameter, op group or metadata entry)."""
+        if kind == "node":
+            self.show_node(payload)
+            return
+        self.clear()
+        self.current = (kind, payload)
+        if kind in ("input", "output"):
+            self.title.setText(f"{kind.capitalize()} {payload.name}")
+            self._rows(None, [("name", payload.name), ("dtype", payload.dtype), ("shape", value_text(payload.shape))])
+        elif kind == "param":
+            self.show_param(payload)
+        elif kind == "op":
+            graph = self._graph()
+            count = sum(1 for n in graph.nodes if n.op_type == payload) if graph else 0
+            self.title.setText(f"Op type {payload}")
+            self._rows(None, [("op type", payload), ("nodes shown in graph", str(count))])
+        elif kind == "meta":
+            self.title.setText(f"Metadata: {payload[0]}")
+            self._rows(None, [(str(payload[0]), value_text(payload[1], 2000))])
+        elif kind == "total":
+            self.title.setText("Totals")
+
+    def show_param(self, info: Any) -> None:
+        """Show a parameter and compute its statistics on a worker."""
+        self.title.setText(f"Parameter {info.name}")
+        self._rows(None, [("name", info.name), ("shape", value_text(info.shape)), ("dtype", info.dtype),
+                          ("size", f"{info.size:,}"), ("bytes", f"{info.nbytes:,}")])
+        self.current = ("param", info)
+        if self.document is None:
+            return
+        if not feature("inspect"):
+            self._rows("Statistics", [("unavailable", feature("inspect").reason)])
+            return
+        model, name = self.document.model, info.name
+
+        def compute(job: Any) -> Any:
+            from engine.inspect import tensor_stats
+            from studio.document import parameter_array
+
+            array = parameter_array(model, name)
+            return None if array is None else tensor_stats(array)
+
+        self.runner.start("properties", f"Statistics of {name}", compute,
+                          on_result=lambda stats, n=name: self._on_stats(n, stats),
+                          on_error=lambda exc, n=name: self._on_stats_error(n, exc))
+
+    def _on_stats(self, name: str, stats: Any) -> None:
+        if not self.current or self.current[0] != "param" or self.current[1].name != name:
+            return  # the selection moved on
+        self.stats = stats
+        if stats is None:
+            self._rows("Statistics", [("values", "not stored in this file")])
+            return
+        self._rows("Statistics", [("min", f"{stats.min:.6g}"), ("max", f"{stats.max:.6g}"),
+                                  ("mean", f"{stats.mean:.6g}"), ("std", f"{stats.std:.6g}"),
+                                  ("zeros", f"{stats.zeros:,}")])
+        if stats.counts:
+            self._bars.setData(np.asarray(stats.edges), np.asarray(stats.counts, dtype=float))
+            self.histogram.show()
+
+    def _on_stats_error(self, name: str, exc: BaseException) -> None:
+        if self.current and self.current[0] == "param" and self.current[1].name == name:
+            self._rows("Statistics", [("error", describe(exc).one_line())])
+
+    def show_node(self, node_id: str) -> None:
+        """Show a graph node: op, attributes, inputs, outputs and the weights it consumes."""
+        self.clear()
+        graph = self._graph()
+        if graph is None or node_id not in graph:
+            self.title.setText(f"Node {node_id}")
+            return
+        node = graph.node(node_id)
+        self.current = ("node", node_id)
+        self.title.setText(f"{node.op_type}  {node.name}")
+        self._rows(None, [("name", node.name), ("op type", node.op_type), ("category", node.category)])
+        self._rows("Attributes", [(k, value_text(v)) for k, v in node.attributes.items()] or [("(none)", "")])
+        self._rows("Inputs", [(str(i), t) for i, t in enumerate(node.inputs)] or [("(none)", "")])
+        self._rows("Outputs", [(str(i), t) for i, t in enumerate(node.outputs)] or [("(none)", "")])
+        if node.weights:
+            self._rows("Weights", [(w.name, " ".join(x for x in (w.dtype, w.shape_text, w.value) if x))
+                                   for w in node.weights])
+
+    def _graph(self) -> Any:
+        if self.document is None:
+            return None
+        view = getattr(self.document, "view", None)
+        mode = view.mode if view is not None else self.document.default_mode
+        return self.document.graphs.get(mode)
+
+    def _rows(self, section: str | None, rows: list[tuple[str, str]]) -> None:
+        parent: Any = self.tree
+        if section:
+            parent = QTreeWidgetItem(self.tree, [section, ""])
+            font = parent.font(0)
+            font.setBold(True)
+            parent.setFont(0, font)
+            parent.setExpanded(True)
+        for key, value in rows:
+            item = QTreeWidgetItem(parent, [key, value])
+            item.setToolTip(1, value)
+
+    def rows(self) -> dict[str, str]:
+        """Every key/value shown (flattened), for tests and copy."""
+        out: dict[str, str] = {}
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            if top.childCount():
+                for j in range(top.childCount()):
+                    out[f"{top.text(0)}/{top.child(j).text(0)}"] = top.child(j).text(1)
+            else:
+                out[top.text(0)] = top.text(1)
+        return out

@@ -1,0 +1,125 @@
+"""The toolbar's target chooser: the engine's discovered targets, threads and precision."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
+
+from studio.features import engine_attr, feature
+
+log = logging.getLogger(__name__)
+
+TARGET_ROLE = Qt.ItemDataRole.UserRole + 1
+
+#: Precision choices: what each means and which optimize preset produces it.
+PRECISIONS = (("fp32", "as stored (no conversion)"),
+              ("fp16", "float16 weights and compute, via the optimize fp16 pass"),
+              ("int8", "dynamic int8 quantization, via the optimize quantize pass"))
+
+
+class TargetChooser(QWidget):
+    """Target, threads and precision; unavailable targets are greyed with the reason as tooltip.
+
+    Signals:
+        target_changed(str): the selected target's name ("onnxruntime:cpu").
+    """
+
+    target_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.targets: list[Any] = []
+        self.combo = QComboBox(self)
+        self.combo.setMinimumContentsLength(16)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self._model = QStandardItemModel(self)
+        self.combo.setModel(self._model)
+        self.combo.currentIndexChanged.connect(self._on_index)
+        self.threads = QSpinBox(self)
+        self.threads.setRange(0, max(os.cpu_count() or 1, 1) * 2)
+        self.threads.setSpecialValueText("auto")
+        self.threads.setPrefix("threads ")
+        self.threads.setToolTip("Intra-op threads for the session (auto: the runtime's default)")
+        self.precision = QComboBox(self)
+        for name, what in PRECISIONS:
+            self.precision.addItem(name)
+            row = self.precision.count() - 1
+            if name != "fp32":  # runs convert through Optimize; the chooser does not do it implicitly yet
+                what = f"{what}; not applied from here yet: use Optimize with the {name} preset, then benchmark the result"
+                self.precision.model().item(row).setEnabled(False)
+            self.precision.setItemData(row, what, Qt.ItemDataRole.ToolTipRole)
+        self.precision.setToolTip("Numeric precision the model runs in")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(QLabel("Target", self))
+        layout.addWidget(self.combo)
+        layout.addWidget(self.threads)
+        layout.addWidget(self.precision)
+
+    def refresh(self, targets: list[Any] | None = None, preferred: str = "") -> None:
+        """Fill from ``targets`` (default: engine.backends.list_targets())."""
+        if targets is None:
+            if not feature("targets"):
+                self._model.clear()
+                item = QStandardItem("no targets")
+                item.setEnabled(False)
+                item.setToolTip(feature("targets").reason)
+                self._model.appendRow(item)
+                self.combo.setToolTip(feature("targets").reason)
+                return
+            targets = engine_attr("targets")()  # type: ignore[operator]
+        self.targets = list(targets)
+        keep = preferred or self.current_target()
+        self.combo.blockSignals(True)
+        self._model.clear()
+        for info in self.targets:
+            label = info.name + ("" if info.available else "  (unavailable)")
+            item = QStandardItem(label)
+            item.setData(info.name, TARGET_ROLE)
+            item.setEnabled(bool(info.available))
+            tip = info.reason or ("available" if info.available else "not available")
+            if getattr(info, "version", ""):
+                tip += f"\n{info.backend} {info.version}"
+            item.setToolTip(tip)
+            self._model.appendRow(item)
+        self.combo.blockSignals(False)
+        if not self.select(keep):
+            first = next((i for i, t in enumerate(self.targets) if t.available), -1)
+            if first >= 0:
+                self.combo.setCurrentIndex(first)
+        self._on_index(self.combo.currentIndex())
+
+    def select(self, name: str) -> bool:
+        """Select target ``name`` if known and available."""
+        for row, info in enumerate(self.targets):
+            if info.name == name and info.available:
+                self.combo.setCurrentIndex(row)
+                return True
+        return False
+
+    def current_target(self) -> str:
+        value = self.combo.currentData(TARGET_ROLE)
+        return str(value) if value else ""
+
+    def current_info(self) -> Any:
+        return next((t for t in self.targets if t.name == self.current_target()), None)
+
+    def thread_count(self) -> int | None:
+        return self.threads.value() or None
+
+    def target_options(self, *, profile: bool = False) -> Any:
+        """engine.backends.TargetOptions for the current choices."""
+        from engine.backends import TargetOptions
+
+        return TargetOptions(threads=self.thread_count(), profile=profile)
+
+    def _on_index(self, index: int) -> None:
+        info = self.current_info()
+        if info is not None:
+            self.combo.setToolTip(f"{info.name}: {info.reason or 'available'}")
+            self.target_changed.emit(info.name)

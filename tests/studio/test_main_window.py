@@ -1,0 +1,250 @@
+"""The real MainWindow driven like a person would: drop files, read the outline, search, convert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from engine import formats
+from engine.inspect import summarize
+from studio.main_window import MainWindow
+from studio.outline_model import PAYLOAD_ROLE
+from studio.settings import Settings
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "mindspore"
+LENET = DATA / "lenet5"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("DSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    win = MainWindow(settings=Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def drop(window: MainWindow, *paths: Path) -> None:
+    """Drag file urls over the window and drop them, as a file manager would (enter, then drop)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(QPoint(50, 50), *args)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted(), "the window must accept dragged files"
+    event = QDropEvent(QPointF(50, 50), *args)
+    QApplication.sendEvent(window, event)
+
+
+def open_by_drop(qtbot, window: MainWindow, path: Path):
+    with qtbot.waitSignal(window.document_opened, timeout=60_000) as blocker:
+        drop(window, path)
+    return blocker.args[0]
+
+
+def section_rows(window: MainWindow, key: str) -> list[tuple[str, ...]]:
+    model = window.outline.model
+    section = model.section(key)
+    return [model.item(model.index(r, 0, section)).columns for r in range(model.rowCount(section))]
+
+
+def test_dropped_mindir_outline_matches_inspect(qtbot, window):
+    doc = open_by_drop(qtbot, window, LENET / "model.mindir")
+    expected = summarize(formats.load(LENET / "model.mindir"))
+    assert window.tabs.count() == 1
+    assert [r[0] for r in section_rows(window, "inputs")] == [t.name for t in expected.inputs]
+    assert [r[1] for r in section_rows(window, "inputs")] == [t.dtype for t in expected.inputs]
+    assert [r[0] for r in section_rows(window, "parameters")] == [p.name for p in expected.parameters]
+    # A MindIR shows MindSpore's primitives first, with the counts inspect prints.
+    ops = {r[0]: int(r[3]) for r in section_rows(window, "nodes")}
+    assert ops == expected.source_op_counts
+    # The toggle shows the canonical ONNX graph and its op counts.
+    view = window.current_view()
+    with qtbot.waitSignal(view.mode_changed, timeout=30_000):
+        window.actions_by_name["toggle_graph"].trigger()
+    qtbot.waitUntil(lambda: "canonical" in doc.graphs, timeout=30_000)
+    assert view.mode == "canonical"
+    assert {r[0]: int(r[3]) for r in section_rows(window, "nodes")} == expected.op_counts
+    totals = {r[0]: r[3] for r in section_rows(window, "totals")}
+    assert totals["parameters"] == f"{expected.param_count:,}"
+
+
+def test_search_selects_and_shows_node(qtbot, window):
+    open_by_drop(qtbot, window, LENET / "model.onnx")
+    view = window.current_view()
+    window.actions_by_name["find"].trigger()
+    matches = view.find("Conv")
+    assert matches, "lenet5 has Conv nodes"
+    assert view.selected_node() == matches[0]
+    assert window.properties.current == ("node", matches[0])
+    assert window.properties.rows()["op type"] == "Conv"
+    assert "Weights" in {window.properties.tree.topLevelItem(i).text(0)
+                         for i in range(window.properties.tree.topLevelItemCount())}
+    view.find("Conv")  # Enter again moves to the next match
+    assert view.selected_node() == matches[1 % len(matches)]
+    assert view.find("no-such-node-anywhere") == []
+    assert view.match_label.text() == "no match"
+
+
+def test_parameter_selection_shows_statistics(qtbot, window):
+    doc = open_by_drop(qtbot, window, LENET / "model.onnx")
+    info = doc.summary.parameters[0]
+    index = window.outline.model.section("parameters")
+    child = window.outline.proxy.mapFromSource(window.outline.model.index(0, 0, index))
+    window.outline.tree.setCurrentIndex(child)
+    assert child.data(PAYLOAD_ROLE) is info
+    qtbot.waitUntil(lambda: window.properties.stats is not None, timeout=30_000)
+    from engine.export import graph_parameters
+
+    array = np.asarray(graph_parameters(doc.model)[info.name], dtype=np.float64)
+    assert window.properties.stats.max == pytest.approx(array.max())
+    assert window.properties.histogram.isVisible()
+
+
+def test_short_benchmark_plots_one_point_per_iteration(qtbot, window):
+    open_by_drop(qtbot, window, LENET / "model.onnx")
+    bench = window.bench
+    bench.warmup.setValue(2)
+    bench.iterations.setValue(37)
+    with qtbot.waitSignal(bench.run_finished, timeout=60_000) as blocker:
+        window.actions_by_name["benchmark"].trigger()
+    result = blocker.args[0]
+    assert result.iterations == 37
+    assert bench.plot.point_count() == 37
+    _, y = bench.plot.current.getOriginalDataset()
+    np.testing.assert_allclose(y, np.asarray(result.latencies_ns) / 1e6)
+    assert bench.stat_values()["median"] == f"{result.stats.median_ms:.4f} ms"
+    assert bench.history.rowCount() == 1
+    # A second run overlays the first when ticked.
+    with qtbot.waitSignal(bench.run_finished, timeout=60_000):
+        bench.run()
+    assert bench.history.rowCount() == 2
+    bench.history.item(1, 0).setCheckState(Qt.CheckState.Checked)
+    assert len(bench.plot.overlays) == 1
+
+
+def test_benchmark_can_be_cancelled(qtbot, window):
+    open_by_drop(qtbot, window, LENET / "model.onnx")
+    window.bench.warmup.setValue(0)
+    window.bench.iterations.setValue(5_000_000)
+    window.bench.run()
+    qtbot.waitUntil(lambda: window.bench.buffer is not None and window.bench.buffer.count > 5, timeout=60_000)
+    task = window.runner.current("bench")
+    row = window.jobs.row_for(task)
+    with qtbot.waitSignal(task.finished, timeout=60_000) as blocker:
+        row.cancel_button.click()
+    assert blocker.args == ["cancelled"]
+    assert "Cancelled" in window.bench.status.text()
+    assert window.bench.run_button.isEnabled()
+
+
+def test_convert_writes_file_and_opens_it(qtbot, window, tmp_path):
+    doc = open_by_drop(qtbot, window, LENET / "model.mindir")
+    from studio.convert_dialog import ConvertDialog
+
+    dialog = ConvertDialog(window, doc)
+    out = tmp_path / "lenet5.onnx"
+    dialog.destination.setText(str(out))
+    assert dialog.format.currentData().name == "onnx"
+    with qtbot.waitSignal(window.document_opened, timeout=60_000) as blocker:
+        dialog.run_button.click()
+    assert out.is_file()
+    assert blocker.args[0].path == out
+    assert window.tabs.count() == 2
+    assert formats.load(out).source_format == "onnx"
+    dialog.close()
+
+
+def test_bad_file_is_reported_and_window_keeps_working(qtbot, window, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(np.random.default_rng(0).bytes(4096))
+    with qtbot.waitSignal(window.open_failed, timeout=30_000) as blocker:
+        drop(window, bad)
+    path, message = blocker.args
+    assert path == str(bad)
+    assert "not a recognised model file" in message
+    assert window.messages.isVisible() and "bad.onnx" in window.messages.text()
+    qtbot.waitUntil(lambda: "bad.onnx" in window.log_view.plain_text(), timeout=5_000)
+    assert window.tabs.count() == 0
+    open_by_drop(qtbot, window, LENET / "model.onnx")  # still works
+    assert window.tabs.count() == 1
+
+
+def test_unsupported_suffix_is_refused_at_drop(qtbot, window, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    drop(window, notes)
+    assert "notes.txt" in window.messages.text()
+    assert window.runner.current(f"open:{notes}") is None
+
+
+def test_checkpoint_dropped_on_graph_offers_export_with_report(qtbot, window, tmp_path):
+    doc = open_by_drop(qtbot, window, LENET / "model.mindir")
+    from studio.export_dialog import ExportDialog
+
+    drop(window, LENET / "model.ckpt")
+    dialog = window.findChild(ExportDialog)
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=60_000)
+    assert dialog.report.ok and not dialog.report.missing
+    assert "binds cleanly" in dialog.status.text()
+    out = Path(dialog.output.path())
+    assert not out.exists(), "checking the binding must not write anything"
+    dialog.output.setText(str(tmp_path / "bound.onnx"))
+    with qtbot.waitSignal(window.document_opened, timeout=60_000):
+        dialog.run_button.click()
+    assert (tmp_path / "bound.onnx").is_file()
+    assert doc.path == LENET / "model.mindir"
+    dialog.close()
+
+
+def test_checkpoint_opens_as_table_and_diffs(qtbot, window, tmp_path):
+    doc = open_by_drop(qtbot, window, LENET / "model.ckpt")
+    view = window.current_view()
+    assert view.params_view is not None
+    assert view.params_view.table.rowCount() == len(doc.summary.parameters)
+    from engine.formats import save
+    from engine.model import Model
+    from engine.params import ParameterSet
+
+    params = ParameterSet(doc.model.params.items())
+    first = next(iter(params))
+    params[first] = params[first] + 0.5
+    other = tmp_path / "other.npz"
+    np.savez(other, **dict(params))
+    from studio.diff_task import start_diff
+
+    start_diff(window, doc, other)
+    qtbot.waitUntil(lambda: view.params_view.diff_box.isVisible(), timeout=30_000)
+    table = view.params_view.diff_table
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert rows.get(first) == "values differ"
+    assert "1 with different values" in view.params_view.diff_title.text()
+    del save, Model
+
+
+def test_layout_recent_files_and_target_persist(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("DSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    settings_file = tmp_path / "settings.ini"
+    first = MainWindow(settings=Settings(settings_file))
+    qtbot.addWidget(first)
+    first.show()
+    with qtbot.waitSignal(first.document_opened, timeout=60_000):
+        first.open_files([LENET / "model.onnx"])
+    first.log_dock.hide()
+    target = first.targets.current_target()
+    first.close()
+    second = MainWindow(settings=Settings(settings_file))
+    qtbot.addWidget(second)
+    second.show()
+    assert second.settings.recent_files()[0] == str((LENET / "model.onnx").resolve())
+    assert second.recent_menu.actions()[0].text() == "model.onnx"
+    assert second.targets.current_target() == target
+    assert not second.log_dock.isVisible()
+    second.close()
