@@ -21,10 +21,11 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/gen_proto.py --check
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-engine-headless
 
-# The engine's tests with Qt made unimportable, as a headless install would be.
+# The engine's tests with Qt made unimportable, as on a headless server (napari-style).
 test-engine-headless: $(STAMP)
-	DSTUDIO_BLOCK_QT=1 $(PY) -m pytest -q tests/engine
+	DSTUDIO_BLOCK_QT=1 $(PY) -m pytest -q -p no:pytest-qt -m "not slow" tests/engine
 
 proto: $(STAMP)
 	$(PY) scripts/gen_proto.py

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import onnx
-from onnx import external_data_helper
+from onnx import external_data_helper, numpy_helper
 
 from engine.errors import FormatError
 from engine.fileio import atomic_path
@@ -18,6 +18,7 @@ from engine.model import Model, approx_size
 # protobuf refuses to serialise a single message past 2 GiB; above this, weights go out.
 PROTO_LIMIT = 2**31 - 1
 EXTERNAL_THRESHOLD = 1 << 30
+CHECK_FROM_PATH = 64 << 20
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -62,13 +63,18 @@ def load(path: Path, job: Job) -> Model:
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise FormatError("ONNX file has no graph (truncated, or another kind of protobuf)", path=path)
     check_external_locations(model, path.parent, path)
-    external_data_helper.load_external_data_for_model(model, str(path.parent))
-    job.report(0.8, "checking")
+    job.report(0.3, "checking")
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
     try:
-        # full_check=False: shape inference here would reject models ORT still runs.
-        onnx.checker.check_model(model if approx_size(model) < PROTO_LIMIT else str(path))
+        # The checker reads big or external-data models from the path itself rather than
+        # from a serialised copy of the proto (which would double peak memory).
+        big = external or approx_size(model) > CHECK_FROM_PATH
+        onnx.checker.check_model(str(path) if big else model)
     except onnx.checker.ValidationError as exc:
         raise FormatError(f"ONNX model is invalid: {_short(exc)}", path=path) from exc
+    if external:
+        job.report(0.5, "reading external data")
+        external_data_helper.load_external_data_for_model(model, str(path.parent))
     metadata = {
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
         "ir_version": str(model.ir_version),
@@ -81,32 +87,43 @@ def save_proto(model: onnx.ModelProto, path: Path, *, external: bool | None = No
     """Write an ONNX ModelProto atomically; weights go to ``<name>.data`` when large.
 
     Args:
-        external: force (True) or forbid (False) external data; None decides by size.
+        external: force (True) or forbid (False) external data; None decides by size
+            (over 1 GiB, so that models past protobuf's 2 GiB limit can be written).
     """
-    size = approx_size(model)
     if external is None:
-        external = size > EXTERNAL_THRESHOLD
+        external = approx_size(model) > EXTERNAL_THRESHOLD
     if not external:
         with atomic_path(path) as tmp, tmp.open("wb") as fh:
             write_streaming(model, fh)
         return
     data_name = path.name + ".data"
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    with atomic_path(path.parent / data_name) as tmp_data:
-        external_data_helper.convert_model_to_external_data(
-            copy, all_tensors_to_one_file=True, location=tmp_data.name, size_threshold=1024
-        )
-        external_data_helper.write_external_data_tensors(copy, str(path.parent))
-        for tensor in external_data_helper._get_all_tensors(copy):
-            if external_data_helper.uses_external_data(tensor):
-                external_data_helper.set_external_data(
-                    tensor, location=data_name,
-                    offset=external_data_helper.ExternalDataInfo(tensor).offset,
-                    length=external_data_helper.ExternalDataInfo(tensor).length,
-                )
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(copy.SerializeToString())
+    with atomic_path(path.parent / data_name) as tmp_data, tmp_data.open("wb") as data_fh:
+
+        def externalize(tensor: onnx.TensorProto) -> bytes:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL or _tensor_nbytes(tensor) < 1024:
+                return tensor.SerializeToString()
+            raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.to_array(tensor).tobytes()
+            offset = -(-data_fh.tell() // 4096) * 4096  # page-aligned, so readers can mmap
+            data_fh.seek(offset)
+            data_fh.write(raw)
+            stub = onnx.TensorProto(name=tensor.name, dims=tensor.dims, data_type=tensor.data_type,
+                                    data_location=onnx.TensorProto.EXTERNAL)
+            for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(len(raw)))):
+                stub.external_data.add(key=key, value=value)
+            return stub.SerializeToString()
+
+        with atomic_path(path) as tmp, tmp.open("wb") as fh:
+            write_streaming(model, fh, tensor_bytes=externalize)
+
+
+def _tensor_nbytes(tensor: onnx.TensorProto) -> int:
+    count = 1
+    for dim in tensor.dims:
+        count *= dim
+    try:
+        return count * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        return count * 4
 
 
 def _without_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -133,7 +150,7 @@ def _without_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
     return light
 
 
-def write_streaming(model: onnx.ModelProto, fh) -> None:
+def write_streaming(model: onnx.ModelProto, fh, tensor_bytes=None) -> None:
     """Serialise ``model`` to ``fh`` one initializer at a time.
 
     ``SerializeToString`` would hold the whole file in memory (twice, inside protobuf and
@@ -146,15 +163,21 @@ def write_streaming(model: onnx.ModelProto, fh) -> None:
     light = _without_initializers(model).SerializeToString()
     graph = next(s for s in spans(light) if s.number == 7)
     inits = model.graph.initializer
-    sizes = [t.ByteSize() for t in inits]
     tag = encode_varint(5 << 3 | LEN)
+    if tensor_bytes is None:
+        sizes = [t.ByteSize() for t in inits]
+        chunks = (t.SerializeToString() for t in inits)
+    else:  # transformed tensors (external data): small stubs, so keep them to know their sizes
+        stubs = [tensor_bytes(t) for t in inits]
+        sizes = [len(b) for b in stubs]
+        chunks = iter(stubs)
     graph_len = (graph.end - graph.payload) + sum(len(tag) + len(encode_varint(n)) + n for n in sizes)
     fh.write(light[:graph.start])
     fh.write(encode_varint(7 << 3 | LEN) + encode_varint(graph_len))
     fh.write(light[graph.payload:graph.end])
-    for tensor, size in zip(inits, sizes):
+    for size, chunk in zip(sizes, chunks):
         fh.write(tag + encode_varint(size))
-        fh.write(tensor.SerializeToString())
+        fh.write(chunk)
     fh.write(light[graph.end:])
 
 
@@ -165,8 +188,10 @@ def save(model: Model, path: Path, job: Job) -> None:
 
 
 def _short(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:300]
+    """One line from a possibly multi-line library message (the checker's span several)."""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    text = text or type(exc).__name__
+    return text if len(text) <= 400 else text[:397] + "..."
 
 
 FORMAT = register(
