@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="model to validate (.onnx, .mindir)")
     p.add_argument("--against", metavar="OTHER", help="compare with this model on the first target")
-    p.add_argument("--target", action="append", metavar="TARGET",
+    p.add_argument("--target", "-t", action="append", metavar="TARGET",
                    help="target to run on (repeatable; default onnxruntime:cpu; see dstudio targets)")
     p.add_argument("--inputs", metavar="FILE", help="inputs: .npy for a one-input model, .npz by input name")
     p.add_argument("--seed", type=int, default=0, help="seed for generated inputs (default 0)")

@@ -33,6 +33,8 @@ _REGISTRY: dict[str, str] = {
     "int8_weight": "engine.passes.int8_weight:Int8WeightOnly",
     "quantize_dynamic": "engine.passes.quantize_dynamic:QuantizeDynamic",
     "quantize_static": "engine.passes.quantize_static:QuantizeStatic",
+    "stem_space_to_depth": "engine.passes.stem_space_to_depth:StemSpaceToDepth",
+    "reduce_to_pool": "engine.passes.reduce_to_pool:ReduceToPool",
 }
 
 

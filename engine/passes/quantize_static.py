@@ -12,6 +12,10 @@ Rewrite rules:
        integer kernels); in ``qoperator`` format ops are replaced by QLinearConv,
        QLinearMatMul and the like. Weights are int8, per channel by default; activations
        uint8 (u8s8, the fast path of x86 VNNI kernels) or int8.
+    4. ``SpaceToDepth`` nodes stay in float (ONNX Runtime's CPU kernel is float-only, so
+       quantizing one only adds a DQ/Q pair); the ``stem_space_to_depth`` pass that the
+       int8-static preset runs first leaves one before the stem Conv, and the Q then
+       sits on its output.
 
 Library: ``onnxruntime.quantization.quantize_static`` with ``quant_pre_process`` does all
 of it; the calibration reader and the samples are ours. ``reduce_range`` is off by
@@ -104,6 +108,7 @@ class QuantizeStatic(Pass):
         with _ort_quant.scratch() as tmp:
             if self.preprocess:
                 work = _ort_quant.preprocess(work, tmp)
+            excluded = self.exclude_nodes + _float_only_nodes(work)
             src, dst = _ort_quant.save(work, tmp / "in.onnx"), tmp / "out.onnx"
             try:
                 with _ort_quant.quiet_quantizer():
@@ -113,7 +118,7 @@ class QuantizeStatic(Pass):
                         op_types_to_quantize=self.op_types, per_channel=self.per_channel,
                         reduce_range=self.reduce_range,
                         activation_type=QuantType.QUInt8 if self.activation_type == "uint8" else QuantType.QInt8,
-                        weight_type=QuantType.QInt8, nodes_to_exclude=self.exclude_nodes or None,
+                        weight_type=QuantType.QInt8, nodes_to_exclude=excluded or None,
                         calibrate_method=method, extra_options=extra,
                     )
             except Exception as exc:
@@ -125,3 +130,20 @@ class QuantizeStatic(Pass):
                  f"per_channel={self.per_channel}, reduce_range={self.reduce_range}, activations {self.activation_type}",
                  f"{q} quantize/QLinear nodes"]
         return PassResult(out, bool(q), notes)
+
+
+#: Ops ONNX Runtime's CPU provider runs in float only: quantizing them adds a DQ/Q pair.
+_FLOAT_ONLY = {"SpaceToDepth"}
+
+
+def _float_only_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes to keep in float (unnamed ones are named here, in place)."""
+    new_name = None
+    names = []
+    for node in model.graph.node:
+        if node.op_type in _FLOAT_ONLY and node.domain in ("", "ai.onnx"):
+            if not node.name:
+                new_name = new_name or _graph.NameGen(model)
+                node.name = new_name(node.op_type)
+            names.append(node.name)
+    return names
