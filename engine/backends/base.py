@@ -162,9 +162,19 @@ class Session:
             yield clock() - start
             count += 1
 
+    def interrupt(self) -> bool:
+        """Ask a run in progress (on another thread) to stop now; False if the backend cannot.
+
+        The interrupted call raises; callers that asked for it turn that into Cancelled.
+        """
+        return self.interrupt_impl()
+
     # -- hooks -----------------------------------------------------------------------------
     def activate_impl(self) -> None:
         raise NotImplementedError
+
+    def interrupt_impl(self) -> bool:
+        return False
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run once; return host numpy arrays in ``output_names`` order."""

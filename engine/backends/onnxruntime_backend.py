@@ -164,11 +164,22 @@ class OnnxRuntimeSession(Session):
         return sess
 
     def activate_impl(self) -> None:
+        import onnxruntime as ort
+
         self._sess = self._create()
+        self._run_options = ort.RunOptions()
         self.info["providers"] = ",".join(self._sess.get_providers())
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self._sess.run(self.output_names, feeds)
+        return self._sess.run(self.output_names, feeds, self._run_options)
+
+    def interrupt_impl(self) -> bool:
+        """Set ONNX Runtime's terminate flag: the run in progress stops at its next kernel."""
+        options = getattr(self, "_run_options", None)
+        if options is None:
+            return False
+        options.terminate = True
+        return True
 
     def deactivate_impl(self) -> None:
         self._sess = None

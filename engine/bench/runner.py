@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.backends import DEFAULT_TARGET, TargetOptions, canonical_name, open_session
 from engine.bench.stats import UNSTABLE_CV, LatencyStats
-from engine.errors import InputError
+from engine.errors import Cancelled, InputError
 from engine.inputs import check_feeds, make_feeds
 from engine.jobs import Job, as_job
 
@@ -132,6 +132,43 @@ def _batch_of(feeds: dict[str, np.ndarray]) -> int:
     return int(first.shape[0]) if first is not None and first.ndim > 0 else 1
 
 
+class _CancelWatch:
+    """Polls the cancel check while a run is in flight and interrupts the session.
+
+    Checks between iterations cannot stop one long inference; this thread asks the backend
+    to abort the call in progress (ONNX Runtime's terminate flag), so a cancel takes effect
+    within about one poll interval plus one kernel. The interrupted call's error becomes
+    :class:`Cancelled`.
+    """
+
+    POLL_S = 0.02
+
+    def __init__(self, session: object, job: Job) -> None:
+        import threading
+
+        self._session = session
+        self._job = job
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="dstudio-cancel-watch", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            if self._job.cancel():
+                self._session.interrupt()  # type: ignore[attr-defined]
+                return
+
+    def __enter__(self) -> _CancelWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._stop.set()
+        self._thread.join()
+        if exc is not None and not isinstance(exc, Cancelled) and self._job.cancel():
+            raise Cancelled() from exc
+        return False
+
+
 def benchmark(
     model: Model,
     target: str = DEFAULT_TARGET,
@@ -187,7 +224,7 @@ def benchmark(
     session_create_ms = (time.perf_counter_ns() - t0) / 1e6
     latencies: list[int] = []
     profile = None
-    with session:
+    with session, _CancelWatch(session, job):
         t1 = time.perf_counter_ns()
         session.infer(feeds)
         first_ms = (time.perf_counter_ns() - t1) / 1e6

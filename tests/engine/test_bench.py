@@ -195,3 +195,34 @@ def test_mindspore_benchmark_records_env():
     assert r.iterations == 5 and seen == r.latencies_ns
     assert r.options["env"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
     assert "MindSpore worker" in r.what_is_timed
+
+
+def test_cancel_interrupts_a_long_inference_in_flight():
+    """A cancel during one long ONNX Runtime call stops that call (terminate flag), not the next."""
+    import time
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from engine.model import Model
+
+    n = 1024
+    nodes, prev = [], "x"
+    for k in range(200):  # ~200 GFLOP: tens of seconds on a small CPU, so only an interrupt ends it early
+        nodes.append(helper.make_node("MatMul", [prev, "w"], [f"y{k}"]))
+        prev = f"y{k}"
+    weight = onnx.numpy_helper.from_array(np.full((n, n), 1.0 / n, np.float32), "w")
+    graph = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
+                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [n, n])], initializer=[weight])
+    model = Model(onnx=helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    started = []
+
+    def cancel() -> bool:
+        if not started:
+            started.append(time.monotonic())
+        return time.monotonic() - started[0] > 0.3
+
+    with pytest.raises(Cancelled) as info:
+        benchmark(model, iterations=3, warmup=0, job=Job(cancel=cancel))
+    cause = info.value.__cause__
+    assert cause is not None and "terminate" in str(cause).lower()
