@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     from studio.main_window import MainWindow
 
 log = logging.getLogger(__name__)
+
+#: Saved runs listed in the history table (newest first); older ones stay on disk.
+HISTORY_LIMIT = 50
+RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 STAT_ROWS = (("min", "min_ms"), ("mean", "mean_ms"), ("median", "median_ms"), ("p90", "p90_ms"),
              ("p95", "p95_ms"), ("p99", "p99_ms"), ("max", "max_ms"), ("std", "std_ms"))
@@ -83,6 +88,7 @@ class BenchPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(splitter)
         self.set_document(None)
+        self.load_history()
 
     # Construction -------------------------------------------------------------
     def _make_form(self) -> QWidget:
@@ -229,7 +235,7 @@ class BenchPanel(QWidget):
         self.buffer = buffer = LatencyBuffer(kwargs["iterations"] or 4096)
         self._sweep_points = []
         self.plot.hide_sweep()
-        self.plot.start(buffer, f"{self.document.title} on {target}")
+        self.plot.start(buffer, f"{self.document.title} on {target}", expected=kwargs["iterations"])
         sweep_kind = self.sweep.currentText()
 
         def on_iteration(index: int, latency_ns: int) -> None:
@@ -300,7 +306,8 @@ class BenchPanel(QWidget):
         self.status.setText(f"{last.iterations} iterations on {last.target}: median {last.stats.median_ms:.3f} ms")
         if last.profile is not None and self.window.current_view() is not None:
             per_node = {o.name: o.total_us / max(last.profile.iterations, 1) for o in last.profile.by_node}
-            self.window.current_view().color_by_names(per_node, "µs per run")
+            # Select and centre the hottest node at a readable zoom; fitting a long graph shows specks.
+            self.window.current_view().color_by_names(per_node, "µs per run", select_hottest=True)
         self._update_enabled()
         self.run_finished.emit(result)
 
@@ -327,26 +334,86 @@ class BenchPanel(QWidget):
         return {self.stats.item(r, 0).text(): self.stats.item(r, 1).text() for r in range(self.stats.rowCount())}
 
     # History ------------------------------------------------------------------
-    def add_history(self, label: str, result: Any) -> None:
-        self.runs[label] = np.asarray(result.latencies_ns, dtype=np.float64) / 1e6
+    def load_history(self) -> None:
+        """List the saved runs (earlier sessions too) on a worker; rows appear newest first."""
+        if not feature("bench"):
+            return
+
+        def work(job: Any) -> Any:
+            from engine.bench import history
+
+            return history.list_runs(limit=HISTORY_LIMIT)
+
+        self.window.runner.start("bench-history", "List saved benchmark runs", work, on_result=self._on_history_listed,
+                                 on_error=lambda exc: log.warning("cannot list saved runs: %s", exc))
+
+    def _on_history_listed(self, runs: list[Any]) -> None:
+        known = {self.history.item(r, 0).data(RUN_ID_ROLE) for r in range(self.history.rowCount())}
+        for summary in runs:  # newest first, after this session's runs
+            if summary.run_id in known:
+                continue
+            median = "" if summary.median_ms is None else f"{summary.median_ms:.3f}"
+            tip = f"{summary.model} on {summary.target}, started {summary.started_at} (saved run)"
+            self._insert_history_row(summary.run_id, summary.run_id, summary.target, median, "", tip, at_end=True)
+
+    def _insert_history_row(self, label: str, run_id: str | None, target: str, median: str, count: str,
+                            tip: str, *, at_end: bool = False) -> None:
         self.history.blockSignals(True)
-        self.history.insertRow(0)
+        row = self.history.rowCount() if at_end else 0
+        self.history.insertRow(row)
         name = QTableWidgetItem(label)
         name.setFlags(name.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         name.setCheckState(Qt.CheckState.Unchecked)
-        name.setToolTip(f"{result.model} on {result.target}, started {result.started_at}")
-        self.history.setItem(0, 0, name)
-        self.history.setItem(0, 1, QTableWidgetItem(result.target))
-        self.history.setItem(0, 2, QTableWidgetItem(f"{result.stats.median_ms:.3f}"))
-        self.history.setItem(0, 3, QTableWidgetItem(str(result.iterations)))
+        name.setToolTip(tip)
+        name.setData(RUN_ID_ROLE, run_id)
+        self.history.setItem(row, 0, name)
+        self.history.setItem(row, 1, QTableWidgetItem(target))
+        self.history.setItem(row, 2, QTableWidgetItem(median))
+        self.history.setItem(row, 3, QTableWidgetItem(count))
+        while self.history.rowCount() > HISTORY_LIMIT:
+            dropped = self.history.item(self.history.rowCount() - 1, 0).text()
+            self.runs.pop(dropped, None)
+            self.history.removeRow(self.history.rowCount() - 1)
         self.history.blockSignals(False)
 
+    def add_history(self, label: str, result: Any) -> None:
+        self.runs[label] = np.asarray(result.latencies_ns, dtype=np.float64) / 1e6
+        self._insert_history_row(label, getattr(result, "run_id", None) or None, result.target,
+                                 f"{result.stats.median_ms:.3f}", str(result.iterations),
+                                 f"{result.model} on {result.target}, started {result.started_at}")
+
     def _on_history_item(self, item: QTableWidgetItem) -> None:
-        if item.column() == 0:
+        if item.column() != 0:
+            return
+        if item.checkState() == Qt.CheckState.Checked and item.text() not in self.runs and item.data(RUN_ID_ROLE):
+            self._load_run(item.text(), str(item.data(RUN_ID_ROLE)))
+            return
+        self.update_overlays()
+
+    def _load_run(self, label: str, run_id: str) -> None:
+        """Read a saved run's latencies on a worker, then overlay it."""
+
+        def work(job: Any) -> Any:
+            from engine.bench import history
+
+            from engine.errors import InputError
+
+            try:
+                record = history.load_run(run_id)
+            except InputError:  # a sweep has no top-level stats; overlay its last point
+                record = json.loads((history.runs_dir() / f"{run_id}.json").read_text())
+                record = (record.get("runs") or [{}])[-1]
+            return np.asarray(record.get("latencies_ms") or [], dtype=np.float64)
+
+        def done(ms: np.ndarray) -> None:
+            self.runs[label] = ms
             self.update_overlays()
 
+        self.window.runner.start(f"bench-history:{run_id}", f"Load run {run_id}", work, on_result=done,
+                                 on_error=lambda exc: self.status.setText(describe(exc, "Cannot load the run").one_line()))
+
     def update_overlays(self) -> None:
-        """Overlay every ticked history run on the latency plot."""
+        """Overlay every ticked history run whose latencies are loaded on the latency plot."""
         ticked = {}
         for row in range(self.history.rowCount()):
             item = self.history.item(row, 0)

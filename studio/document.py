@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,3 +105,41 @@ def parameter_array(model: Model, name: str) -> np.ndarray | None:
             if tensor.name == name:
                 return numpy_helper.to_array(tensor)
     return None
+
+
+#: Suffixes ONNX Runtime appends to node names when it re-lays out or splits nodes.
+_RUNTIME_SUFFIX = re.compile(r"(_nchwc|_token_\d+|_kernel_time)+$")
+
+
+def match_node_names(values: dict[str, float], names: Iterable[str]) -> dict[str, float]:
+    """Map runtime node names onto graph node names; values that land on one node are summed.
+
+    ONNX Runtime profiles the graph after its own optimisations, so a node may be reported as
+    ``24_nchwc`` (re-laid out) or under the name of the node a fusion kept (``3-...-op0`` for the
+    graph's ``3-...-op0Clip``). Exact names win; then the name without runtime suffixes; then
+    the one graph name that extends it (not by a digit, so ``2`` never matches ``24Conv``).
+    """
+    ordered = sorted(set(names))
+    exact = set(ordered)
+    out: dict[str, float] = {}
+    for raw, value in values.items():
+        name = resolve_node_name(raw, ordered, exact)
+        if name is not None:
+            out[name] = out.get(name, 0.0) + float(value)
+    return out
+
+
+def resolve_node_name(raw: str, ordered: list[str], exact: set[str]) -> str | None:
+    """The graph node name ``raw`` (a runtime's name for it) stands for, or None; see match_node_names."""
+    if raw in exact:
+        return raw
+    stem = _RUNTIME_SUFFIX.sub("", raw)
+    if stem in exact:
+        return stem
+    i = bisect.bisect_left(ordered, stem)
+    hits = []
+    while i < len(ordered) and ordered[i].startswith(stem) and len(hits) < 2:
+        if not ordered[i][len(stem):][:1].isdigit():
+            hits.append(ordered[i])
+        i += 1
+    return hits[0] if len(hits) == 1 else None

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.document import Document, build_graph
+from studio.document import Document, build_graph, match_node_names, resolve_node_name
 from studio.errors import describe
 from studio.features import feature
 from studio.icons import icon
@@ -44,6 +44,9 @@ class DocumentView(QWidget):
         self.runner = runner
         self.mode = document.default_mode
         self.matches: list[str] = []
+        #: the values the graph is coloured by, keyed by node id, and their label ("µs per run").
+        self.node_values: dict[str, float] = {}
+        self.values_label = ""
         self.match_index = -1
         self.graph_view: Any = None
         self.params_view: Any = None
@@ -129,6 +132,8 @@ class DocumentView(QWidget):
         """Show the source or canonical graph, laying it out on a worker the first time."""
         if mode == "source" and not self.document.has_source_graph:
             mode = "canonical"
+        if mode != self.mode:
+            self.node_values, self.values_label = {}, ""
         self.mode = mode
         self.source_button.setChecked(mode == "source")
         self.canonical_button.setChecked(mode == "canonical")
@@ -162,9 +167,8 @@ class DocumentView(QWidget):
     def _show_graph(self) -> None:
         if self.graph_view is None:
             return
-        self.graph_view.set_graph(self.graph)
+        self.graph_view.set_graph(self.graph)  # fits when readable, else opens readable at the inputs
         self.stack.setCurrentWidget(self.graph_view)
-        self.graph_view.fit()
         self._apply_colors()
 
     def _show_message(self, text: str) -> None:
@@ -204,6 +208,11 @@ class DocumentView(QWidget):
         self.match_label.setText(f"{self.match_index + 1} of {len(self.matches)}")
         return self.matches
 
+    def node_value(self, node_id: str) -> tuple[str, float] | None:
+        """The (label, value) the graph is coloured by at ``node_id``, if any."""
+        value = self.node_values.get(node_id)
+        return None if value is None else (self.values_label, value)
+
     def select_node(self, node_id: str) -> None:
         if self.graph_view is not None and self.graph is not None and node_id in self.graph:
             self.graph_view.select_node(node_id)
@@ -224,13 +233,15 @@ class DocumentView(QWidget):
         if self.graph_view is not None:
             self.graph_view.color_by(values, label)
 
-    def color_by_names(self, values: dict[str, float], label: str, select: str | None = None) -> None:
+    def color_by_names(self, values: dict[str, float], label: str, select: str | None = None,
+                       *, select_hottest: bool = False) -> None:
         """Colour nodes by a value keyed by canonical node name (profile times, parity errors).
 
-        Runtimes see the canonical ONNX graph, so the view switches to it first; ``select``
-        names a node to select afterwards (the first divergent one).
+        Runtimes see the canonical ONNX graph, so the view switches to it first. ``select`` names a
+        node to select afterwards (the first divergent one); ``select_hottest`` selects the node
+        with the largest value. The selected node is centred at a readable zoom.
         """
-        self.pending_colors = (values, label, select)
+        self.pending_colors = (values, label, select, select_hottest)
         if self.mode != "canonical":
             self.show_mode("canonical")  # applies the colours once laid out
         elif self.graph is not None:
@@ -241,11 +252,18 @@ class DocumentView(QWidget):
         graph = self.graph
         if not pending or graph is None or self.graph_view is None:
             return
-        values, label, select = pending
+        values, label, select, select_hottest = pending
         by_name = {n.name: n.id for n in graph.nodes}
-        ids = {by_name.get(k, k): v for k, v in values.items() if by_name.get(k, k) in graph}
+        mapped = match_node_names(values, by_name)
+        ids = {by_name[k]: v for k, v in mapped.items()}
+        self.node_values, self.values_label = ids, label
         self.graph_view.color_by(ids or None, label)
-        target = by_name.get(select, select) if select else None
-        if target and target in graph:
+        target = None
+        if select:
+            name = resolve_node_name(select, sorted(by_name), set(by_name))
+            target = by_name.get(name) if name else (select if select in graph else None)
+        elif select_hottest and ids:
+            target = max(ids, key=ids.__getitem__)
+        if target:
             self.select_node(target)
         self.pending_colors = None

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
 
+#: One timer tick redraws one of the two live plots (latency, then histogram, then latency...), so a
+#: tick costs one plot's paint; each plot is refreshed every 2 * REFRESH_MS.
 REFRESH_MS = 100
 HISTOGRAM_BINS = 40
 #: overlay colours for history runs (the current run is always the first).
@@ -96,7 +98,11 @@ class LatencyPlot(QWidget):
         self.shown = 0
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.refresh)
+        self._timer.timeout.connect(self._on_tick)
+        self._tick = 0
+        self._hist_shown = 0
+        self.streaming = False
+        self._ranges: dict[str, tuple[float, float]] = {}
         top = QSplitter(self)
         top.addWidget(self.latency)
         top.addWidget(self.histogram)
@@ -111,47 +117,110 @@ class LatencyPlot(QWidget):
 
     @staticmethod
     def _curve(plot: pg.PlotWidget, colour: str, name: str) -> pg.PlotDataItem:
-        curve = plot.plot([], [], pen=pg.mkPen(colour, width=1.2), name=name)
+        # A 1 px cosmetic pen takes the rasteriser's fast path; wider pens are stroked (several times slower).
+        curve = plot.plot([], [], pen=pg.mkPen(colour, width=1), name=name)
         curve.setDownsampling(auto=True, method="peak")
         curve.setClipToView(True)
         return curve
 
     # Streaming ----------------------------------------------------------------
-    def start(self, buffer: LatencyBuffer, label: str = "current") -> None:
-        """Follow ``buffer`` until :meth:`stop`; the curve grows as iterations stream in."""
+    def start(self, buffer: LatencyBuffer, label: str = "current", expected: int | None = None) -> None:
+        """Follow ``buffer`` until :meth:`stop`; the curve grows as iterations stream in.
+
+        Args:
+            buffer: filled by the benchmark's worker thread.
+            label: the legend entry of the current run.
+            expected: the number of iterations when known, so the x axis is fixed from the start.
+        """
         self.buffer = buffer
         self.shown = 0
         self.current.setData([], [])
         self.hist_item.setData([0.0, 1.0], [0.0])
         self.current.opts["name"] = label
+        # While streaming, ranges only grow, in steps: an axis whose range is unchanged repaints
+        # from its cached picture, where a moving range regenerates ticks and text (in Python) on
+        # every paint. Auto-range would also lay the axes out again inside the paint.
+        for plot in (self.latency, self.histogram):
+            plot.getPlotItem().vb.disableAutoRange()
+        self._ranges = {}
+        if expected:
+            self._ranges["x"] = (0.0, float(max(expected - 1, 1)))
+        self.streaming = True
+        self._tick = 0
+        self._hist_shown = 0
         self._timer.start()
 
     def stop(self) -> None:
-        """Stop following and draw the final state."""
+        """Stop following and draw the final state, with ranges fitted to it."""
         self._timer.stop()
+        self.streaming = False
         self.refresh()
+        for plot in (self.latency, self.histogram):
+            plot.getPlotItem().vb.enableAutoRange()
+
+    def _on_tick(self) -> None:
+        if self.buffer is None or self.buffer.count == 0:
+            return
+        self._tick += 1
+        ms = self.buffer.snapshot()
+        if self._tick % 2:
+            self._latency(ms)
+        elif ms.size != self._hist_shown:
+            self._histogram(ms)
 
     def refresh(self) -> None:
-        """Pull new samples from the buffer and update the items in place."""
+        """Pull new samples from the buffer and update both plots in place."""
         if self.buffer is None:
             return
-        n = self.buffer.count
-        if n == self.shown:
-            return
         ms = self.buffer.snapshot()
+        if ms.size != self.shown:
+            self._latency(ms)
+        if ms.size != self._hist_shown:
+            self._histogram(ms)
+
+    def _grow(self, key: str, lo: float, hi: float, *, floor: float | None = None) -> tuple[float, float]:
+        """The sticky range for ``key``: unchanged while [lo, hi] fits, else widened with headroom."""
+        if hi <= lo:
+            hi = lo + max(abs(lo) * 1e-3, 1e-6)
+        old = self._ranges.get(key)
+        if old is not None and old[0] <= lo and hi <= old[1]:
+            return old
+        span = hi - lo
+        new = (lo - 0.25 * span, hi + 0.25 * span)
+        if old is not None:
+            new = (min(new[0], old[0]), max(new[1], old[1]))
+        if floor is not None:
+            new = (max(new[0], floor), new[1])
+        self._ranges[key] = new
+        return new
+
+    def _latency(self, ms: np.ndarray) -> None:
         self.shown = ms.size
         self.current.setData(np.arange(ms.size, dtype=np.float64), ms)
-        self._histogram(ms)
+        if self.streaming and ms.size:
+            x = self._ranges.get("x")
+            if x is None or ms.size - 1 > x[1]:
+                self._ranges["x"] = x = (0.0, float(max(2 * ms.size, 16)))
+            y = self._grow("y", float(ms.min()), float(ms.max()), floor=0.0)
+            self.latency.getPlotItem().vb.setRange(xRange=x, yRange=y, padding=0)
 
     def _histogram(self, ms: np.ndarray) -> None:
+        self._hist_shown = ms.size
         if ms.size == 0:
             return
-        hi = np.percentile(ms, 99.5) if ms.size > 50 else ms.max()  # clip the long tail
-        lo = ms.min()
+        hi = float(np.percentile(ms, 99.5)) if ms.size > 50 else float(ms.max())  # clip the long tail
+        lo = float(ms.min())
         if hi <= lo:
             hi = lo + 1e-3
+        if self.streaming:
+            lo, hi = self._grow("bins", lo, hi, floor=0.0)  # fixed bins while they hold the data
         counts, edges = np.histogram(np.clip(ms, lo, hi), bins=HISTOGRAM_BINS, range=(lo, hi))
         self.hist_item.setData(edges, counts.astype(np.float64))
+        if self.streaming:
+            top = self._ranges.get("count", (0.0, 0.0))[1]
+            if counts.max() > top:
+                self._ranges["count"] = (0.0, float(2 * counts.max()))
+            self.histogram.getPlotItem().vb.setRange(xRange=(lo, hi), yRange=self._ranges["count"], padding=0)
 
     def show_latencies(self, latencies_ms: np.ndarray) -> None:
         """Show a finished run (e.g. picked from the history) as the current curve."""

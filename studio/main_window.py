@@ -191,10 +191,17 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{document.title} - Deploy Studio" if document else "Deploy Studio")
 
     def _on_mode_changed(self, view: DocumentView, _mode: str) -> None:
-        if view is self.current_view():
-            if self.properties.current and self.properties.current[0] == "node":
-                self.properties.clear()  # node ids differ between the source and ONNX graphs
-            self._refresh_outline()
+        if view is not self.current_view():
+            return
+        shown = self.properties.current
+        if shown and shown[0] == "node":
+            # Node ids differ between the source and ONNX graphs: re-resolve by id, else clear.
+            graph = view.graph
+            if graph is not None and shown[1] in graph and view.selected_node() == shown[1]:
+                self.properties.show_node(shown[1], view.node_value(shown[1]))
+            else:
+                self.properties.clear()
+        self._refresh_outline()
 
     def _refresh_outline(self) -> None:
         view = self.current_view()
@@ -213,7 +220,8 @@ class MainWindow(QMainWindow):
         self.properties.show_item(kind, payload)
 
     def _on_node_selected(self, node_id: str) -> None:
-        self.properties.show_node(node_id)
+        view = self.current_view()
+        self.properties.show_node(node_id, view.node_value(node_id) if view is not None else None)
         self.outline.select_node(node_id)
 
     def _on_param_selected(self, view: DocumentView, name: str) -> None:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
 )
@@ -72,9 +73,14 @@ class OptimizeDialog(JobDialog):
         self.destination = PathEdit(str(document.path.with_name(f"{document.path.stem}.optimized.onnx")),
                                     "Save optimized model", "ONNX (*.onnx);;MindIR (*.mindir)", save=True, parent=self)
         self.target_label = QLabel(window.targets.current_target() or "no target", self)
+        self.iterations = QSpinBox(self)
+        self.iterations.setRange(1, 100_000)
+        self.iterations.setValue(20)
+        self.iterations.setToolTip("Timed iterations per latency measurement (auto times each variant)")
         self.form.addRow("Preset", self.preset)
         self.form.addRow("Passes", self.passes)
         self.form.addRow("Measured on", self.target_label)
+        self.form.addRow("Iterations", self.iterations)
         self.form.addRow("Save kept model to", self.destination)
         self.steps = _table(["Pass", "Kept", "Reason", "Nodes", "Size", "Latency", "Parity"], self)
         self.variants = _table(["Variant", "Chosen", "Latency", "Size", "Nodes", "Parity", "Reason"], self)
@@ -99,12 +105,14 @@ class OptimizeDialog(JobDialog):
             preset = None
         target = self.window.targets.current_target() or "onnxruntime:cpu"
         model, destination = self.document.model, self.destination.path()
+        iterations = self.iterations.value()
 
         def work(job: Any) -> Any:
             from engine import formats
             from engine.optimize import optimize
 
-            result = optimize(model, passes=passes, preset=preset, target=target, job=job.sub(0.0, 0.9))
+            result = optimize(model, passes=passes, preset=preset, target=target, iterations=iterations,
+                              job=job.sub(0.0, 0.9))
             formats.save(result.model, destination, job=job.sub(0.9, 1.0))
             return result, destination
 

@@ -38,11 +38,22 @@ def _table(headers: list[str], parent: QWidget) -> QTableWidget:
     return table
 
 
+class _NumberItem(QTableWidgetItem):
+    """A cell shown as formatted text ("1,024") that sorts by the number in its UserRole."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
+        if mine is None or theirs is None:
+            return super().__lt__(other)
+        return float(mine) < float(theirs)
+
+
 def _item(text: str, sort: float | None = None) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    if sort is not None:
-        item.setData(Qt.ItemDataRole.UserRole, sort)
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if sort is None:
+        return QTableWidgetItem(text)
+    item = _NumberItem(text)
+    item.setData(Qt.ItemDataRole.UserRole, float(sort))
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     return item
 
 

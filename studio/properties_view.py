@@ -50,7 +50,10 @@ class PropertiesView(QWidget):
         self.tree.setColumnCount(2)
         self.tree.setHeaderLabels(["Property", "Value"])
         self.tree.setAlternatingRowColors(True)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        # Column 0 is sized to its contents up to half the width (long weight names would push the
+        # values out of sight); see _fit_columns.
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.tree.header().setStretchLastSection(True)
         self.tree.setWordWrap(True)
         self.histogram = pg.PlotWidget(self)
         style_plot(self.histogram)
@@ -147,8 +150,13 @@ class PropertiesView(QWidget):
         if self.current and self.current[0] == "param" and self.current[1].name == name:
             self._rows("Statistics", [("error", describe(exc).one_line())])
 
-    def show_node(self, node_id: str) -> None:
-        """Show a graph node: op, attributes, inputs, outputs and the weights it consumes."""
+    def show_node(self, node_id: str, measure: tuple[str, float] | None = None) -> None:
+        """Show a graph node: op, attributes, inputs, outputs and the weights it consumes.
+
+        Args:
+            node_id: the node in the document's current graph.
+            measure: (label, value) the graph is coloured by at this node, e.g. ("µs per run", 12.5).
+        """
         self.clear()
         graph = self._graph()
         if graph is None or node_id not in graph:
@@ -158,6 +166,8 @@ class PropertiesView(QWidget):
         self.current = ("node", node_id)
         self.title.setText(f"{node.op_type}  {node.name}")
         self._rows(None, [("name", node.name), ("op type", node.op_type), ("category", node.category)])
+        if measure is not None:
+            self._rows(None, [(measure[0] or "value", f"{measure[1]:.4g}")])
         self._rows("Attributes", [(k, value_text(v)) for k, v in node.attributes.items()] or [("(none)", "")])
         self._rows("Inputs", [(str(i), t) for i, t in enumerate(node.inputs)] or [("(none)", "")])
         self._rows("Outputs", [(str(i), t) for i, t in enumerate(node.outputs)] or [("(none)", "")])
@@ -182,7 +192,17 @@ class PropertiesView(QWidget):
             parent.setExpanded(True)
         for key, value in rows:
             item = QTreeWidgetItem(parent, [key, value])
+            item.setToolTip(0, key)
             item.setToolTip(1, value)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        wanted = self.tree.sizeHintForColumn(0) + 8
+        self.tree.setColumnWidth(0, max(60, min(wanted, int(self.tree.viewport().width() * 0.5))))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def rows(self) -> dict[str, str]:
         """Every key/value shown (flattened), for tests and copy."""

@@ -248,3 +248,59 @@ def test_layout_recent_files_and_target_persist(qtbot, tmp_path, monkeypatch):
     assert second.targets.current_target() == target
     assert not second.log_dock.isVisible()
     second.close()
+
+
+def test_profiled_benchmark_centres_hottest_node_readably(qtbot, window):
+    """A long graph coloured by per-node time stays readable, centred on the hottest node, which is selected."""
+    from studio.graph_view import READABLE_SCALE
+
+    open_by_drop(qtbot, window, DATA / "mobilenetv2_small" / "model.onnx")
+    view = window.current_view()
+    bench = window.bench
+    bench.warmup.setValue(1)
+    bench.iterations.setValue(10)
+    bench.profile.setChecked(True)
+    with qtbot.waitSignal(bench.run_finished, timeout=120_000) as blocker:
+        bench.run()
+    profile = blocker.args[0].profile
+    if profile is None or not profile.by_node:
+        pytest.skip("this target gave no per-node profile")
+    from studio.document import match_node_names
+
+    raw = {o.name: o.total_us / max(profile.iterations, 1) for o in profile.by_node}
+    qtbot.waitUntil(lambda: view.selected_node() is not None, timeout=30_000)
+    per_run = match_node_names(raw, [n.name for n in view.graph.nodes])
+    assert len(per_run) >= len(raw) // 2, "most profiled nodes map onto the graph"
+    hottest = max(per_run, key=per_run.__getitem__)
+    node = next(n for n in view.graph.nodes if n.id == view.selected_node())
+    assert node.name == hottest
+    graph_view = view.graph_view
+    assert graph_view.scale_factor() >= READABLE_SCALE - 1e-9, "fitting the whole graph would show specks"
+    centre = graph_view.mapFromScene(graph_view.items[node.id].sceneBoundingRect().center())
+    assert graph_view.viewport().rect().contains(centre)
+    assert window.properties.current == ("node", node.id)
+    assert float(window.properties.rows()["µs per run"]) == pytest.approx(per_run[hottest], rel=1e-3)
+    assert graph_view._legend is not None and graph_view._legend[0] == "µs per run"
+
+
+def test_toggling_graph_mode_clears_a_source_node_from_properties(qtbot, window):
+    open_by_drop(qtbot, window, LENET / "model.mindir")
+    view = window.current_view()
+    assert view.mode == "source"
+    matches = view.find("Conv2D")
+    assert matches and window.properties.current == ("node", matches[0])
+    source_title = window.properties.title.text()
+    with qtbot.waitSignal(view.mode_changed, timeout=30_000):
+        window.actions_by_name["toggle_graph"].trigger()
+    qtbot.waitUntil(lambda: view.graph is not None and view.mode == "canonical", timeout=30_000)
+    shown = window.properties.current
+    assert shown is None or (shown[0] == "node" and shown[1] in view.graph), shown
+    assert window.properties.title.text() != source_title
+    # Selecting in the ONNX graph and toggling back clears it the other way too.
+    onnx_match = view.find("Conv")
+    assert window.properties.current == ("node", onnx_match[0])
+    with qtbot.waitSignal(view.mode_changed, timeout=30_000):
+        window.actions_by_name["toggle_graph"].trigger()
+    qtbot.waitUntil(lambda: view.mode == "source", timeout=30_000)
+    shown = window.properties.current
+    assert shown is None or shown[1] in view.graph

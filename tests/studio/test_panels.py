@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from engine.jobs import Job
 from studio.errors import ErrorReporter, describe
@@ -73,6 +74,13 @@ def test_validate_failure_selects_first_divergent_node(qtbot, window, tmp_path):
     view = window.current_view()
     expected = next(n.id for n in view.graph.nodes if n.name == report.first_divergent.node)
     assert view.selected_node() == expected
+    from studio.graph_view import READABLE_SCALE
+
+    graph_view = view.graph_view
+    assert graph_view.scale_factor() >= READABLE_SCALE - 1e-9
+    centre = graph_view.mapFromScene(graph_view.items[expected].sceneBoundingRect().center())
+    assert graph_view.viewport().rect().contains(centre)
+    assert window.properties.current == ("node", expected)
 
 
 def test_screenshot_command_writes_png(tmp_path):
@@ -168,3 +176,137 @@ def test_about_lists_runtime_versions(qtbot):
     qtbot.addWidget(dialog)
     assert info["ONNX Runtime"] in dialog.text.text()
     assert "MindSpore" in dialog.text.text()
+
+
+def test_threads_sweep_draws_one_point_per_setting(qtbot, window):
+    bench = window.bench
+    bench.warmup.setValue(1)
+    bench.iterations.setValue(5)
+    bench.sweep.setCurrentText("threads")
+    bench.sweep_values.setText("1, 2")
+    with qtbot.waitSignal(bench.run_finished, timeout=120_000) as blocker:
+        bench.run()
+    result = blocker.args[0]
+    assert [p.threads for p in result.points] == [1, 2]
+    assert bench.plot.sweep.isVisible()
+    xs, ys = bench.plot.sweep_median.getData()
+    assert list(xs) == [1.0, 2.0]
+    assert list(ys) == [p.result.stats.median_ms for p in result.points]
+
+
+def test_report_export_and_plot_png(qtbot, window, tmp_path):
+    bench = window.bench
+    assert not bench.report_button.isEnabled()
+    bench.warmup.setValue(1)
+    bench.iterations.setValue(12)
+    with qtbot.waitSignal(bench.run_finished, timeout=60_000):
+        bench.run()
+    assert bench.report_button.isEnabled() and bench.png_button.isEnabled()
+    folder = tmp_path / "report"
+    folder.mkdir()
+    bench.export_report(folder)
+    qtbot.waitUntil(lambda: window.runner.current("bench-report").state != "running", timeout=30_000)
+    assert window.runner.current("bench-report").state == "done"
+    assert sorted(p.name for p in folder.iterdir()) == ["latencies.csv", "report.html", "result.json"]
+    assert len((folder / "latencies.csv").read_text().strip().splitlines()) >= 12
+    png = tmp_path / "plot.png"
+    assert bench.save_plot(png)
+    from PySide6.QtGui import QImage
+
+    assert not QImage(str(png)).isNull()
+
+
+def test_history_lists_saved_runs_from_earlier_sessions(qtbot, window, tmp_path):
+    """Runs saved before this window opened are listed, newest first, and overlay when ticked."""
+    from engine import formats
+    from engine.bench import benchmark, history
+    from studio.bench_panel import BenchPanel
+
+    model = formats.load(LENET / "model.onnx")
+    counts = {}
+    for n in (7, 9):
+        result = benchmark(model, "onnxruntime:cpu", warmup=0, iterations=n)
+        counts[history.save_run(result.to_dict())] = n
+    ids = list(counts)
+    panel = BenchPanel(window)  # a fresh panel, as in a new session
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.history.rowCount() == 2, timeout=30_000)
+    assert [panel.history.item(r, 0).text() for r in range(2)] == sorted(ids, reverse=True)
+    panel.history.item(1, 0).setCheckState(Qt.CheckState.Checked)
+    qtbot.waitUntil(lambda: len(panel.plot.overlays) == 1, timeout=30_000)
+    label = panel.history.item(1, 0).text()
+    _, y = panel.plot.overlays[label].getOriginalDataset()
+    assert len(y) == counts[label]
+
+
+def test_history_is_bounded(qtbot, window):
+    from studio.bench_panel import HISTORY_LIMIT
+
+    bench = window.bench
+
+    class Fake:
+        target, model, started_at, iterations, latencies_ns, run_id = "t", "m", "", 1, [1000], ""
+
+        class stats:  # noqa: N801 - a stand-in for LatencyStats
+            median_ms = 0.001
+
+    for i in range(HISTORY_LIMIT + 5):
+        bench.add_history(f"run {i}", Fake())
+    assert bench.history.rowCount() == HISTORY_LIMIT
+    assert bench.history.item(0, 0).text() == f"run {HISTORY_LIMIT + 4}"
+    assert len(bench.runs) == HISTORY_LIMIT
+
+
+def test_optimize_auto_lists_variants_and_opens_kept_model(qtbot, window, tmp_path):
+    from studio.optimize_dialog import OptimizeDialog
+
+    doc = window.current_document()
+    dialog = OptimizeDialog(window, doc)
+    qtbot.addWidget(dialog)
+    dialog.preset.setCurrentText("auto")
+    dialog.iterations.setValue(3)
+    out = tmp_path / "lenet5.auto.onnx"
+    dialog.destination.setText(str(out))
+    opened: list = []
+    window.document_opened.connect(opened.append)
+    dialog.run_button.click()
+    qtbot.waitUntil(lambda: dialog.task is not None and dialog.task.state != "running", timeout=300_000)
+    assert dialog.task.state == "done", dialog.status.text()
+    result = dialog.result
+    assert result.variants, "preset auto builds variants"
+    table = dialog.variants
+    assert table.isVisibleTo(dialog) and table.rowCount() == len(result.variants)
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    chosen_col, reason_col = headers.index("Chosen"), headers.index("Reason")
+    for row, variant in enumerate(result.variants):
+        assert table.item(row, 0).text() == variant.name
+        assert (table.item(row, chosen_col).text() == "✔") == variant.chosen
+        if not variant.chosen:
+            assert table.item(row, reason_col).text() == variant.reason != ""
+    assert sum(v.chosen for v in result.variants) == 1
+    failed: list = []
+    window.open_failed.connect(lambda path, message: failed.append(message))
+    qtbot.waitUntil(lambda: bool(opened) or bool(failed), timeout=60_000)
+    if failed and result.chosen == "fp16" and "topologically sorted" in failed[0]:
+        # Known engine bug (reported): the fp16 pass appends its input Casts after their consumers,
+        # so the saved model fails onnx.checker on reopening. Remove once the pass sorts its nodes.
+        pytest.xfail(f"fp16 variant kept but cannot be reopened: {failed[0]}")
+    assert not failed, failed
+    assert opened[0].path == out and out.is_file()
+    assert window.tabs.count() == 2 and window.documents()[0].path == doc.path
+
+
+def test_parameter_table_sorts_numerically(qtbot, window):
+    with qtbot.waitSignal(window.document_opened, timeout=60_000):
+        window.open_files([LENET / "model.ckpt"])
+    table = window.current_view().params_view.table
+    size_col = 3
+    table.sortItems(size_col, Qt.SortOrder.AscendingOrder)
+    sizes = [int(table.item(r, size_col).text().replace(",", "")) for r in range(table.rowCount())]
+    assert len(set(sizes)) > 2
+    assert sizes == sorted(sizes)
+    assert [table.item(r, size_col).text() for r in range(table.rowCount())] != sorted(
+        table.item(r, size_col).text() for r in range(table.rowCount())), "text order would differ"
+    table.sortItems(4, Qt.SortOrder.DescendingOrder)
+    nbytes = [int(table.item(r, 4).text().replace(",", "")) for r in range(table.rowCount())]
+    assert nbytes == sorted(nbytes, reverse=True)
