@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,9 +52,31 @@ class ProfileResult:
         }
 
 
+def _kernel_events(path: Path) -> Iterator[dict]:
+    """The trace's kernel-time events, parsed one line at a time.
+
+    ONNX Runtime writes one event per line inside a JSON array. Parsing line by line (and
+    only the kernel-time lines) never holds the interpreter for one long call, so a studio
+    window stays responsive while a worker thread reads a big trace. A file not laid out
+    that way is parsed whole.
+    """
+    with path.open(encoding="utf-8") as fh:
+        first = fh.readline().strip()
+        if first != "[":
+            fh.seek(0)
+            yield from json.load(fh)
+            return
+        for line in fh:
+            if "_kernel_time" not in line:
+                continue
+            line = line.strip().rstrip(",")
+            if line.startswith("{"):
+                yield json.loads(line)
+
+
 def parse_ort_profile(trace_path: str | Path, *, iterations: int) -> ProfileResult:
     """Aggregate the ``Node`` kernel events of an ONNX Runtime profile file."""
-    events = json.loads(Path(trace_path).read_text())
+    events = _kernel_events(Path(trace_path))
     node_time: dict[str, float] = defaultdict(float)
     node_calls: dict[str, int] = defaultdict(int)
     node_type: dict[str, str] = {}

@@ -253,3 +253,36 @@ def eliminate_identities(graph: onnx.GraphProto) -> int:
             changed = True
             break
     return removed
+
+
+def topological_sort(graph: onnx.GraphProto) -> bool:
+    """Reorder ``graph.node`` so every node follows its producers (stable otherwise).
+
+    Returns True when the order changed. Names read from outer scopes by subgraphs count as
+    available. Raises ValueError on a cycle.
+    """
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    nodes = list(graph.node)
+    pending = list(range(len(nodes)))
+    order: list[int] = []
+    produced = {o for n in nodes for o in n.output}
+    while pending:
+        progressed = []
+        for index in pending:
+            needed = [i for i in nodes[index].input if i in produced]
+            if all(i in available for i in needed):
+                order.append(index)
+                available.update(nodes[index].output)
+                progressed.append(index)
+        if not progressed:
+            raise ValueError("the graph has a cycle")
+        done = set(progressed)
+        pending = [i for i in pending if i not in done]
+    if order == list(range(len(nodes))):
+        return False
+    copies = [onnx.NodeProto() for _ in nodes]
+    for copy, index in zip(copies, order):
+        copy.CopyFrom(nodes[index])
+    del graph.node[:]
+    graph.node.extend(copies)
+    return True

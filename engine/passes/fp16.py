@@ -79,6 +79,9 @@ class Float16(Pass):
                 op_block_list=self.block_list(model),
                 node_block_list=self.keep_nodes,
             )
+        # The converter appends the Casts it inserts for graph inputs at the end of the node
+        # list; ONNX Runtime tolerates that, onnx.load's checker does not.
+        _graph.topological_sort(out.graph)
         after = sum(1 for t in out.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16)
         casts = sum(1 for n in out.graph.node if n.op_type == "Cast") - sum(
             1 for n in model.graph.node if n.op_type == "Cast")

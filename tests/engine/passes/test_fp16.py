@@ -37,3 +37,31 @@ def test_keep_sensitive_off_converts_softmax():
     got = onnx.shape_inference.infer_shapes(get_pass("fp16", keep_sensitive=False).call(model).model)
     types = {v.name: v.type.tensor_type.elem_type for v in got.graph.value_info}
     assert any(types.get(n.output[0]) == onnx.TensorProto.FLOAT16 for n in got.graph.node if n.op_type == "Softmax")
+
+
+@pytest.mark.parametrize("name", ["lenet5", "mobilenetv2_small"])
+def test_result_is_topologically_sorted_and_reopens(tmp_path, name):
+    """ORT's converter appends input Casts last; the pass must leave a graph onnx.load accepts."""
+    from engine import formats
+    from engine.model import Model
+
+    result = get_pass("fp16").call(load_fixture(name))
+    onnx.checker.check_model(result.model)  # raises on out-of-order nodes
+    path = tmp_path / "fp16.onnx"
+    formats.save(Model(onnx=result.model), path)
+    assert formats.load(path).onnx.graph.node
+
+
+def test_topological_sort_orders_appended_nodes():
+    from onnx import TensorProto, helper
+
+    from engine.passes._graph import topological_sort
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["c"], ["y"], name="late"), helper.make_node("Cast", ["x"], ["c"], to=1, name="cast")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    assert topological_sort(graph) is True
+    assert [n.name for n in graph.node] == ["cast", "late"]
+    assert topological_sort(graph) is False
