@@ -18,8 +18,8 @@ TARGET_ROLE = Qt.ItemDataRole.UserRole + 1
 
 #: Precision choices: what each means and which optimize preset produces it.
 PRECISIONS = (("fp32", "as stored (no conversion)"),
-              ("fp16", "float16 weights and compute, via the optimize fp16 pass"),
-              ("int8", "dynamic int8 quantization, via the optimize quantize pass"))
+              ("fp16", "float16 weights and compute (sensitive ops stay fp32), converted in memory with parity checked"),
+              ("int8", "static int8 quantization calibrated on seeded random inputs, converted in memory with parity checked"))
 
 
 class TargetChooser(QWidget):
@@ -49,9 +49,6 @@ class TargetChooser(QWidget):
         for name, what in PRECISIONS:
             self.precision.addItem(name)
             row = self.precision.count() - 1
-            if name != "fp32":  # runs convert through Optimize; the chooser does not do it implicitly yet
-                what = f"{what}; not applied from here yet: use Optimize with the {name} preset, then benchmark the result"
-                self.precision.model().item(row).setEnabled(False)
             self.precision.setItemData(row, what, Qt.ItemDataRole.ToolTipRole)
         self.precision.setToolTip("Numeric precision the model runs in")
         layout = QHBoxLayout(self)
@@ -116,10 +113,16 @@ class TargetChooser(QWidget):
         """engine.backends.TargetOptions for the current choices."""
         from engine.backends import TargetOptions
 
-        return TargetOptions(threads=self.thread_count(), profile=profile)
+        return TargetOptions(threads=self.thread_count(), profile=profile, precision=self.precision.currentText())
 
     def _on_index(self, index: int) -> None:
         info = self.current_info()
         if info is not None:
+            # MindSpore runs the MindIR as written: lower precisions are for ONNX targets.
+            ms = info.name.startswith("mindspore")
+            for row in range(1, self.precision.count()):
+                self.precision.model().item(row).setEnabled(not ms)
+            if ms:
+                self.precision.setCurrentIndex(0)
             self.combo.setToolTip(f"{info.name}: {info.reason or 'available'}")
             self.target_changed.emit(info.name)

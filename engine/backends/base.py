@@ -32,18 +32,23 @@ class TargetOptions:
         env: environment variables for the target (applied in a worker process where the
             backend has one, e.g. ONEDNN_MAX_CPU_ISA for MindSpore); recorded with results.
         profile: collect a per-node profile (ONNX Runtime).
+        precision: "fp32" (the model as given), "fp16" or "int8": the model is converted in
+            memory (with parity proven) before the session opens; see backends.precision.
     """
 
     threads: int | None = None
     graph_optimization: str = "all"
     env: dict[str, str] = field(default_factory=dict)
     profile: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.graph_optimization not in GRAPH_OPT_LEVELS:
             raise TargetError(
                 f"unknown graph optimization level {self.graph_optimization!r}; use one of {', '.join(GRAPH_OPT_LEVELS)}"
             )
+        if self.precision not in ("fp32", "fp16", "int8"):
+            raise TargetError(f"unknown precision {self.precision!r}; use fp32, fp16 or int8")
         if self.threads is not None and self.threads < 1:
             raise TargetError(f"threads must be at least 1, not {self.threads}")
 

@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--duration", type=float, metavar="S", help="time for S seconds instead of a fixed count")
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="untimed warm-up runs (default 10)")
     p.add_argument("--threads", metavar="N[,N...]", help="intra-op threads; a list runs a sweep")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
+                   help="run at this precision: the model is converted in memory with parity checked "
+                   "(fp16: sensitive ops stay fp32; int8: static, calibrated on seeded random inputs)")
     p.add_argument("--batch", metavar="N[,N...]", help="size of a dynamic batch dimension; a list runs a sweep")
     p.add_argument("--graph-opt", default="all", choices=["disable", "basic", "extended", "all"],
                    help="ONNX Runtime graph optimization level (default all)")
@@ -94,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--warmup must be 0 or more, not {args.warmup}")
     threads = _int_list(args.threads, "--threads")
     batches = _int_list(args.batch, "--batch")
-    options = TargetOptions(graph_optimization=args.graph_opt, env=_env(args.env), profile=args.profile)
+    options = TargetOptions(graph_optimization=args.graph_opt, env=_env(args.env), profile=args.profile,
+                            precision=args.precision)
     iterations = args.iterations if args.iterations is not None else (None if args.duration else 100)
 
     with ProgressBar() as bar:
@@ -157,6 +161,8 @@ def _print_text(result, single, top: int) -> None:
                 for p in result.points]
         print(table(rows, ["threads", "batch", "runs", "median ms", "p90 ms", "CV", "throughput/s"]))
     print(f"timed: {first.what_is_timed}")
+    if first.session_info.get("precision"):
+        print(f"precision: {first.session_info['precision']}")
     for w in sorted({w for p in result.points for w in p.result.warnings}):
         print(f"warning: {w}")
     for p in result.points:

@@ -226,3 +226,29 @@ def test_cancel_interrupts_a_long_inference_in_flight():
         benchmark(model, iterations=3, warmup=0, job=Job(cancel=cancel))
     cause = info.value.__cause__
     assert cause is not None and "terminate" in str(cause).lower()
+
+
+@pytest.mark.parametrize("precision,marker", [("fp16", "Cast"), ("int8", "QuantizeLinear")])
+def test_precision_converts_in_memory_with_parity(precision, marker):
+    """A lower precision is applied by conversion (proved by the optimize gate), and recorded."""
+    from engine.backends import TargetOptions, open_session
+
+    model = _lenet()
+    options = TargetOptions(precision=precision)
+    with open_session(model, "onnxruntime:cpu", options) as session:
+        assert precision in session.info["precision"] and "cosine" in session.info["precision"]
+    result = benchmark(model, iterations=5, warmup=1, options=options)
+    assert result.options["precision"] == precision
+    assert precision in result.session_info["precision"]
+    # the source model itself is untouched
+    assert not any(n.op_type == marker for n in model.onnx.graph.node if marker == "QuantizeLinear")
+
+
+def test_precision_is_refused_on_mindspore_and_unknown_values():
+    from engine.backends import TargetOptions
+    from engine.backends.precision import at_precision
+
+    with pytest.raises(TargetError, match="for ONNX targets"):
+        at_precision(_lenet(), "fp16", "mindspore:cpu")
+    with pytest.raises(TargetError, match="unknown precision"):
+        TargetOptions(precision="int4")

@@ -304,3 +304,29 @@ def test_toggling_graph_mode_clears_a_source_node_from_properties(qtbot, window)
     qtbot.waitUntil(lambda: view.mode == "source", timeout=30_000)
     shown = window.properties.current
     assert shown is None or shown[1] in view.graph
+
+
+def test_benchmark_at_int8_precision_converts_and_records_it(qtbot, window):
+    open_by_drop(qtbot, window, LENET / "model.onnx")
+    chooser = window.targets
+    chooser.precision.setCurrentText("int8")
+    assert chooser.target_options().precision == "int8"
+    bench = window.bench
+    bench.warmup.setValue(1)
+    bench.iterations.setValue(5)
+    with qtbot.waitSignal(bench.run_finished, timeout=120_000) as blocker:
+        window.actions_by_name["benchmark"].trigger()
+    result = blocker.args[0]
+    assert result.options["precision"] == "int8"
+    assert "int8" in result.session_info["precision"] and "cosine" in result.session_info["precision"]
+
+
+def test_precision_is_fp32_only_on_mindspore_targets(qtbot, window):
+    chooser = window.targets
+    names = [t.name for t in chooser.targets if t.available]
+    if "mindspore:cpu" not in names:
+        pytest.skip("mindspore:cpu not available here")
+    chooser.precision.setCurrentText("fp16")
+    assert chooser.select("mindspore:cpu")
+    assert chooser.precision.currentText() == "fp32"
+    assert not chooser.precision.model().item(1).isEnabled()

@@ -1,0 +1,54 @@
+"""Running a target at a lower precision: the model is converted in memory, with parity proven."""
+
+from __future__ import annotations
+
+import logging
+
+from engine.errors import TargetError
+from engine.jobs import Job, as_job
+from engine.model import Model
+
+log = logging.getLogger(__name__)
+
+#: Precision name -> (optimize preset, the pass that must survive the parity gate).
+PRECISIONS: dict[str, tuple[str, str] | None] = {
+    "fp32": None,
+    "fp16": ("fp16", "fp16"),
+    "int8": ("int8-static", "quantize_static"),
+}
+
+
+def at_precision(model: Model, precision: str, target: str, *, job: Job | None = None) -> tuple[Model, str]:
+    """``model`` converted to ``precision`` for ``target``, and a one-line account of how.
+
+    fp16 is the fp16 preset (sensitive ops stay fp32); int8 is static quantization calibrated
+    on seeded random inputs. Each goes through :func:`engine.optimize.optimize`, so the
+    converted model has passed the same parity gate as ``dstudio optimize``; a conversion
+    that breaks parity is refused rather than timed.
+
+    Raises:
+        TargetError: unknown precision, a MindSpore target (it runs MindIR as written), or
+            a conversion that fails parity on this model.
+    """
+    if precision not in PRECISIONS:
+        raise TargetError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    plan = PRECISIONS[precision]
+    if plan is None:
+        return model, "fp32 as given"
+    if target.startswith("mindspore"):
+        raise TargetError(f"precision {precision} is for ONNX targets; MindSpore runs the MindIR as it is",
+                          hint="use --precision fp32 on mindspore targets")
+    from engine.optimize import optimize
+
+    preset, required = plan
+    result = optimize(model, preset=preset, target=target if not target.startswith("reference") else "onnxruntime:cpu",
+                      measure_latency=False, job=as_job(job))
+    step = next((s for s in result.steps if s.name == required), None)
+    if step is None or not step.kept:
+        why = step.reason if step is not None else "the pass did not run"
+        raise TargetError(f"cannot run this model at {precision}: {why}",
+                          path=model.source_path, hint="dstudio optimize --preset " + preset + " shows the details")
+    cosine = result.parity.cosine if result.parity is not None and hasattr(result.parity, "cosine") else None
+    note = f"{precision} via the {preset} preset" + (f" (cosine {cosine:.5f} to fp32)" if cosine is not None else "")
+    log.info("%s: %s", model.name, note)
+    return result.model, note
