@@ -8,52 +8,17 @@ from math import prod
 
 import onnx
 
+from engine.model import copy_without_weights
+
 log = logging.getLogger(__name__)
 
 COUNTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 
-def _without_weight_data(model: onnx.ModelProto, keep_elements: int = 64) -> onnx.ModelProto:
-    """A copy for shape inference: big initializers keep their name, type and dims, not data.
-
-    Shape inference reads only the type of a weight; copying the data (and having protobuf
-    serialise it for the C++ inference) would cost time and memory, and on a worker thread
-    hold the interpreter long enough to stall a window. Small tensors, which may be shapes
-    that inference needs the values of, are copied whole.
-    """
-    light = onnx.ModelProto()
-    for field, value in model.ListFields():
-        if field.name == "graph":
-            continue
-        target = getattr(light, field.name)
-        if field.is_repeated:
-            target.extend(value)
-        elif field.type == field.TYPE_MESSAGE:
-            target.CopyFrom(value)
-        else:
-            setattr(light, field.name, value)
-    for field, value in model.graph.ListFields():
-        if field.name == "initializer":
-            continue
-        target = getattr(light.graph, field.name)
-        if field.is_repeated:
-            target.extend(value)
-        else:
-            setattr(light.graph, field.name, value)
-    for tensor in model.graph.initializer:
-        count = 1
-        for dim in tensor.dims:
-            count *= dim
-        if count <= keep_elements:
-            light.graph.initializer.add().CopyFrom(tensor)
-        else:
-            light.graph.initializer.add(name=tensor.name, dims=tensor.dims, data_type=tensor.data_type)
-    return light
-
-
 def _with_concrete_inputs(model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None, batch: int) -> onnx.ModelProto:
     """A copy whose graph inputs have fixed dims: from ``input_shapes``, else ``batch`` / 1 for dynamic ones."""
-    copy = _without_weight_data(model)
+    # Shape inference needs weights' types, not their data (copying it could stall a window).
+    copy = copy_without_weights(model, keep_elements=64)
     input_shapes = input_shapes or {}
     for value in copy.graph.input:
         if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):

@@ -118,3 +118,47 @@ def approx_size(model: onnx.ModelProto) -> int:
             itemsize = 4
         total += count * itemsize + len(tensor.name) + 16
     return total + 256 * len(model.graph.node)
+
+
+def copy_without_weights(model: onnx.ModelProto, *, keep_elements: int | None = None) -> onnx.ModelProto:
+    """A copy of ``model`` that leaves the main graph's weight data behind.
+
+    Args:
+        keep_elements: None drops the initializers altogether (the streaming writer adds
+            them back one at a time). A number keeps initializers of up to that many
+            elements whole (shape tensors that shape inference reads) and the larger ones
+            as name, type and dims only, which is all shape inference needs of a weight.
+
+    Copying field by field avoids ``CopyFrom`` (a full copy of every weight) and the
+    serialisation protobuf would do to measure or copy the whole message.
+    """
+    light = onnx.ModelProto()
+    for field_desc, value in model.ListFields():
+        if field_desc.name == "graph":
+            continue
+        target = getattr(light, field_desc.name)
+        if field_desc.is_repeated:
+            target.extend(value)
+        elif field_desc.type == field_desc.TYPE_MESSAGE:
+            target.CopyFrom(value)
+        else:
+            setattr(light, field_desc.name, value)
+    for field_desc, value in model.graph.ListFields():
+        if field_desc.name == "initializer":
+            continue
+        target = getattr(light.graph, field_desc.name)
+        if field_desc.is_repeated:
+            target.extend(value)
+        else:
+            setattr(light.graph, field_desc.name, value)
+    if keep_elements is None:
+        return light
+    for tensor in model.graph.initializer:
+        count = 1
+        for dim in tensor.dims:
+            count *= dim
+        if count <= keep_elements:
+            light.graph.initializer.add().CopyFrom(tensor)
+        else:
+            light.graph.initializer.add(name=tensor.name, dims=tensor.dims, data_type=tensor.data_type)
+    return light

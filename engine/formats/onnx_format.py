@@ -13,7 +13,7 @@ from engine.fileio import atomic_path
 from engine.formats import FileFormat, register
 from engine.formats.protowire import LEN, VARINT, scan_fields
 from engine.jobs import Job
-from engine.model import Model, approx_size
+from engine.model import Model, approx_size, copy_without_weights
 
 # protobuf refuses to serialise a single message past 2 GiB; above this, weights go out.
 PROTO_LIMIT = 2**31 - 1
@@ -126,30 +126,6 @@ def _tensor_nbytes(tensor: onnx.TensorProto) -> int:
         return count * 4
 
 
-def _without_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of ``model`` whose main graph has no initializers (everything else copied)."""
-    light = onnx.ModelProto()
-    for field, value in model.ListFields():
-        if field.name == "graph":
-            continue
-        target = getattr(light, field.name)
-        if field.is_repeated:
-            target.extend(value)
-        elif field.type == field.TYPE_MESSAGE:
-            target.CopyFrom(value)
-        else:
-            setattr(light, field.name, value)
-    for field, value in model.graph.ListFields():
-        if field.name == "initializer":
-            continue
-        target = getattr(light.graph, field.name)
-        if field.is_repeated:
-            target.extend(value)
-        else:
-            setattr(light.graph, field.name, value)
-    return light
-
-
 def write_streaming(model: onnx.ModelProto, fh, tensor_bytes=None) -> None:
     """Serialise ``model`` to ``fh`` one initializer at a time.
 
@@ -160,7 +136,7 @@ def write_streaming(model: onnx.ModelProto, fh, tensor_bytes=None) -> None:
     """
     from engine.formats.protowire import LEN, encode_varint, spans
 
-    light = _without_initializers(model).SerializeToString()
+    light = copy_without_weights(model).SerializeToString()
     graph = next(s for s in spans(light) if s.number == 7)
     inits = model.graph.initializer
     tag = encode_varint(5 << 3 | LEN)
