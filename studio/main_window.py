@@ -22,7 +22,7 @@ from studio.outline_view import OutlineView
 from studio.properties_view import PropertiesView
 from studio.settings import Settings
 from studio.target_chooser import TargetChooser
-from studio.workers import TaskRunner
+from studio.workers import TaskRunner, collect_garbage_on_gui_thread
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        collect_garbage_on_gui_thread()
         self.settings = settings or Settings()
         self.runner = TaskRunner(parent=self)
         self.setWindowTitle("Deploy Studio")

@@ -15,6 +15,24 @@ from engine.jobs import CancelToken, Job
 
 log = logging.getLogger(__name__)
 
+_gui_gc = None
+
+
+def collect_garbage_on_gui_thread() -> None:
+    """Run Python's cycle collector only on the GUI thread, from a timer (idempotent).
+
+    Left automatic, the collector runs in whichever thread happens to allocate: a worker
+    thread can then destroy Qt objects of closed windows and dialogs while the GUI thread
+    is deleting widgets, and the two deadlock on Qt's object mutex and the interpreter lock
+    (seen here: a validation worker collecting a closed window's QMenu). pyqtgraph ships the
+    standard remedy: disable automatic collection and collect on a QTimer instead.
+    """
+    global _gui_gc
+    if _gui_gc is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _gui_gc = GarbageCollector(interval=0.5)
+
 #: Progress signals closer together than this are dropped (the last one still lands).
 PROGRESS_INTERVAL_S = 0.05
 

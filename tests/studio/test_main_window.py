@@ -330,3 +330,13 @@ def test_precision_is_fp32_only_on_mindspore_targets(qtbot, window):
     assert chooser.select("mindspore:cpu")
     assert chooser.precision.currentText() == "fp32"
     assert not chooser.precision.model().item(1).isEnabled()
+
+
+def test_cycle_collection_runs_only_on_the_gui_thread(window):
+    """Automatic gc is off once a window exists; a GUI-thread timer collects instead (no worker-thread Qt deletes)."""
+    import gc
+
+    from studio import workers
+
+    assert not gc.isenabled()
+    assert workers._gui_gc is not None and workers._gui_gc.timer.isActive()
