@@ -8,6 +8,8 @@ a conversion of resnet18 (from ../shared when present, else mobilenetv2_small), 
 (load, summary, layout, outline and first paint, plus 0.5 s for deferred work), against a 50 ms
 target. A scenario with fewer than 100 ticks is flagged as too short to judge. With --repeat
 each scenario runs N times and the worst and median of the longest stalls are printed.
+Benchmarks run in the studio's benchmark worker process (studio.bench_panel.RUN_IN_SUBPROCESS);
+--in-process times them on the studio's own thread pool instead, for comparison.
 Timings are machine-dependent (a loaded 2-core box doubles them); this never fails on them.
 """
 
@@ -156,13 +158,18 @@ def convert_and_open(app, window, meter, name: str, tmp: Path, index: int) -> tu
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="run each scenario this many times")
+    parser.add_argument("--in-process", action="store_true",
+                        help="time benchmarks in the studio's process (the old way), not in its worker process")
     args = parser.parse_args(argv)
     import numpy as np
 
+    from studio import bench_panel
     from studio.app import ensure_app
     from studio.main_window import MainWindow
     from studio.settings import Settings
 
+    bench_panel.RUN_IN_SUBPROCESS = not args.in_process
+    print(f"benchmarks run {'in the studio process' if args.in_process else 'in a worker process'}", flush=True)
     app = ensure_app(offscreen=True)
     tmp = tempfile.TemporaryDirectory(prefix="gui-stall-")
     os.environ.setdefault("DSTUDIO_DATA_DIR", tmp.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
     from studio.main_window import MainWindow
 
 log = logging.getLogger(__name__)
+
+#: Time ONNX Runtime and reference targets in a worker process (engine.bench.subprocess_runner), so the
+#: timed loop's Python never competes with the live plot's painting for this interpreter's GIL (a fast
+#: model otherwise stalls the window by 50-120 ms). Set DSTUDIO_BENCH_IN_PROCESS=1, or this to False,
+#: to time in the studio's own process when debugging.
+RUN_IN_SUBPROCESS = os.environ.get("DSTUDIO_BENCH_IN_PROCESS", "") != "1"
 
 #: Saved runs listed in the history table (newest first); older ones stay on disk.
 HISTORY_LIMIT = 50
@@ -244,13 +251,12 @@ class BenchPanel(QWidget):
             buffer.append(index, latency_ns)
 
         def work(job: Any) -> Any:
-            from engine.bench import history
+            from engine.bench import benchmark, benchmark_in_subprocess, history
 
+            runner = benchmark_in_subprocess if RUN_IN_SUBPROCESS else benchmark  # mindspore: its own worker
             if sweep_kind == "no sweep":
-                from engine.bench import benchmark
-
-                result = benchmark(model, target, options=options, batch=batch, job=job,
-                                   on_iteration=on_iteration, **kwargs)
+                result = runner(model, target, options=options, batch=batch, job=job,
+                                on_iteration=on_iteration, **kwargs)
             else:
                 from engine.bench.sweep import sweep
 
@@ -259,7 +265,7 @@ class BenchPanel(QWidget):
                 else:
                     axes = {"threads": [options.threads], "batches": sweep_values}
                 result = sweep(model, target, options=options, job=job, on_point=self.point_added.emit,
-                               on_iteration=on_iteration, **axes, **kwargs)
+                               on_iteration=on_iteration, runner=runner, **axes, **kwargs)
             try:
                 result.run_id = history.save_run(result.to_dict())
             except OSError as exc:  # history is a convenience; the run itself succeeded

@@ -5,5 +5,6 @@ from __future__ import annotations
 from engine.bench.profile import OpTime, ProfileResult
 from engine.bench.runner import BenchResult, benchmark
 from engine.bench.stats import LatencyStats
+from engine.bench.subprocess_runner import benchmark_in_subprocess
 
-__all__ = ["BenchResult", "LatencyStats", "OpTime", "ProfileResult", "benchmark"]
+__all__ = ["BenchResult", "LatencyStats", "OpTime", "ProfileResult", "benchmark", "benchmark_in_subprocess"]

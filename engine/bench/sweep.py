@@ -62,9 +62,14 @@ def sweep(
     options: TargetOptions | None = None,
     job: Job | None = None,
     on_point: Callable[[SweepPoint], None] | None = None,
+    runner: Callable[..., BenchResult] = benchmark,
     **bench_kwargs,
 ) -> SweepResult:
-    """Benchmark every (threads, batch) pair; other keyword arguments go to :func:`benchmark`."""
+    """Benchmark every (threads, batch) pair; other keyword arguments go to :func:`benchmark`.
+
+    ``runner`` times each point: :func:`benchmark`, or anything with its signature
+    (:func:`engine.bench.subprocess_runner.benchmark_in_subprocess`).
+    """
     options = options or TargetOptions()
     job = as_job(job)
     pairs = [(t, b) for t in threads for b in batches]
@@ -74,7 +79,7 @@ def sweep(
         label = f"threads={t if t is not None else 'default'} batch={b if b is not None else 'model'}"
         sub = job.sub(i / len(pairs), (i + 1) / len(pairs))
         sub.report(0.0, label)
-        result = benchmark(model, target, options=opts, batch=b, job=sub, **bench_kwargs)
+        result = runner(model, target, options=opts, batch=b, job=sub, **bench_kwargs)
         point = SweepPoint(threads=opts.threads, batch=result.batch, result=result)
         out.points.append(point)
         out.target, out.model = result.target, result.model
