@@ -68,7 +68,7 @@ def _plot(title: str, bottom: str, left: str, parent: QWidget) -> pg.PlotWidget:
     plot.setTitle(title, size="9pt")
     plot.setLabel("bottom", bottom)
     plot.setLabel("left", left)
-    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.showGrid(x=False, y=True, alpha=0.15)
     return plot
 
 
