@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from engine.errors import FormatError
+from engine.errors import FormatError, UnsupportedOpError
 from engine.formats import protowire
 from engine.formats._proto import dstudio_mind_ir_pb2 as pb
 from engine.formats.mindir.values import attribute_value, numpy_dtype, tensor_to_array
@@ -144,7 +144,7 @@ def decode(proto: pb.ModelProto, path: Path, raw_parameters: list[tuple[int, int
             except ValueError as exc:
                 raise FormatError(f"constant {node.name!r}: {exc}", path=path, node=node.name) from None
             continue
-        nodes.append(_decode_node(node, primitives, path))
+        nodes.append(_decode_node(node, primitives, path, {f.name for f in proto.functions}))
     parameters: dict[str, np.ndarray] = {}
     for tensor in graph.parameter:
         try:
@@ -182,7 +182,8 @@ def decode(proto: pb.ModelProto, path: Path, raw_parameters: list[tuple[int, int
     )
 
 
-def _decode_node(node: pb.NodeProto, primitives: dict[str, pb.PrimitiveProto], path: Path) -> MindNode:
+def _decode_node(node: pb.NodeProto, primitives: dict[str, pb.PrimitiveProto], path: Path,
+                 functions: set[str] = frozenset()) -> MindNode:
     op_type = node.op_type
     attrs: dict[str, Any] = {}
     prim_name = ""
@@ -190,6 +191,13 @@ def _decode_node(node: pb.NodeProto, primitives: dict[str, pb.PrimitiveProto], p
     if op_type.startswith(REF_PREFIX):
         prim_name = op_type[len(REF_PREFIX):]
         prim = primitives.get(prim_name)
+        if prim is None and prim_name in functions:
+            raise UnsupportedOpError(
+                "the network has control flow (a loop or branch that MindSpore exported as separate graphs); "
+                "converting MindIR control flow is not supported yet",
+                path=path, node=node.domain or node.name,
+                hint="export a graph without data-dependent loops/branches (unroll them or make them constant)",
+            )
         if prim is None:
             raise FormatError(f"node refers to primitive {prim_name!r}, which the primitives table lacks", path=path, node=node.name)
         op_type = prim.op_type
