@@ -101,6 +101,17 @@ def networks():
             z, _ = self.gru(y)
             return z
 
+    class BidirectionalLSTM(nn.Cell):
+        """Two bidirectional layers: MindSpore emits one-direction LSTM primitives and ReverseV2."""
+
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(8, 6, num_layers=2, batch_first=True, bidirectional=True)
+
+        def construct(self, x):
+            y, _ = self.lstm(x)
+            return y
+
     class WhileLoop(nn.Cell):
         """A data-dependent loop: MindSpore exports it as separate graphs (control flow)."""
 
@@ -125,6 +136,7 @@ def networks():
         "array_ops": (ArrayOps, [f32(2, 4, 5)]),
         "resize": (Resize, [f32(1, 2, 8, 6)]),
         "recurrent": (Recurrent, [f32(2, 5, 8)]),
+        "recurrent_bidirectional": (BidirectionalLSTM, [f32(2, 5, 8)]),
         # Not convertible yet; kept to test the error (written to ../mindir_unsupported/).
         "while_loop": (WhileLoop, [f32(2, 8), np.array(3, np.int32)]),
     }

@@ -43,7 +43,7 @@ def test_every_primitive_in_the_op_files_has_a_rule():
         graph = reader.decode(reader.parse((folder / "model.mindir").read_bytes(), folder), folder)
         seen |= {n.op_type for n in graph.nodes}
     assert seen <= set(OPS) | set(PLUMBING)
-    assert {"LSTM", "Conv2DTranspose", "ResizeBilinearV2", "StridedSlice", "AvgPool"} <= seen
+    assert {"LSTM", "ReverseV2", "Conv2DTranspose", "ResizeBilinearV2", "StridedSlice", "AvgPool"} <= seen
 
 
 def test_supported_primitives_lists_the_table():

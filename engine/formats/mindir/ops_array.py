@@ -190,3 +190,16 @@ def pad(ctx: NodeContext):
         pairs = [_ints(p) for p in paddings]
     onnx_pads = [p[0] for p in pairs] + [p[1] for p in pairs]
     return ctx.emit("Pad", [ctx.tensor(0), ctx.const_tensor(np.array(onnx_pads, np.int64), hint="pads")])
+
+
+@op("ReverseV2")
+def reverse(ctx: NodeContext):
+    """ReverseV2(x, axis): a Slice with step -1 over each axis (how MindSpore runs an LSTM backwards)."""
+    axes = _ints(ctx.arg(1, "axis"))
+    n = len(axes)
+    return ctx.emit("Slice", [
+        ctx.tensor(0), ctx.const_tensor(np.full(n, -1, np.int64), hint="starts"),
+        ctx.const_tensor(np.full(n, -INT64_MAX, np.int64), hint="ends"),
+        ctx.const_tensor(np.array(axes, np.int64), hint="axes"),
+        ctx.const_tensor(np.full(n, -1, np.int64), hint="steps"),
+    ])
