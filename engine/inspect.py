@@ -211,9 +211,9 @@ def format_summary(summary: ModelSummary) -> str:
             lines.append(f"  {key:<10} {value}")
     if summary.kind == "graph":
         lines.append("inputs:")
-        lines += [f"  {t.name}  {t.dtype}  {_shape(t.shape)}" for t in summary.inputs]
+        lines += [f"  {t.name}  {t.dtype}  {shape_text(t.shape)}" for t in summary.inputs]
         lines.append("outputs:")
-        lines += [f"  {t.name}  {t.dtype}  {_shape(t.shape)}" for t in summary.outputs]
+        lines += [f"  {t.name}  {t.dtype}  {shape_text(t.shape)}" for t in summary.outputs]
         if summary.source_op_counts is not None:
             lines.append(f"source ops ({sum(summary.source_op_counts.values())}):")
             lines += [f"  {op:<24} {n}" for op, n in summary.source_op_counts.items()]
@@ -221,20 +221,22 @@ def format_summary(summary: ModelSummary) -> str:
         lines += [f"  {op:<24} {n}" for op, n in summary.op_counts.items()]
     else:
         lines.append("parameters:")
-        lines += [f"  {p.name:<40} {p.dtype:<9} {_shape(p.shape)}" for p in summary.parameters]
-    lines.append(f"parameters: {len(summary.parameters)} tensors, {summary.param_count:,} values, {_bytes(summary.param_bytes)}")
+        lines += [f"  {p.name:<40} {p.dtype:<9} {shape_text(p.shape)}" for p in summary.parameters]
+    lines.append(f"parameters: {len(summary.parameters)} tensors, {summary.param_count:,} values, {human_bytes(summary.param_bytes)}")
     if summary.macs is not None:
         lines.append(f"MACs: {summary.macs:,}")
     return "\n".join(lines)
 
 
-def _shape(shape: list[int | str]) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+def shape_text(shape: list[int | str] | None) -> str:
+    """A shape as ``[1, 3, 224, 224]`` ("?" when unknown)."""
+    return "[" + ", ".join(str(d) for d in shape) + "]" if shape is not None else "?"
 
 
-def _bytes(n: int) -> str:
+def human_bytes(n: float) -> str:
+    """A byte count in B, KiB, MiB or GiB."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n} B"
+    return f"{n:.0f} B"

@@ -107,17 +107,26 @@ def approx_size(model: onnx.ModelProto) -> int:
     """
     total = 0
     for tensor in model.graph.initializer:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            continue
-        count = 1
-        for dim in tensor.dims:
-            count *= dim
-        try:
-            itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-        except (KeyError, TypeError, ValueError):
-            itemsize = 4
-        total += count * itemsize + len(tensor.name) + 16
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            total += tensor_nbytes(tensor) + len(tensor.name) + 16
     return total + 256 * len(model.graph.node)
+
+
+def tensor_elements(tensor: onnx.TensorProto) -> int:
+    """Element count of a tensor, from its dims (no data is read)."""
+    count = 1
+    for dim in tensor.dims:
+        count *= dim
+    return count
+
+
+def tensor_nbytes(tensor: onnx.TensorProto) -> int:
+    """Bytes of a tensor's data, from its dims and dtype (no data is read)."""
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        itemsize = 4
+    return tensor_elements(tensor) * itemsize
 
 
 def copy_without_weights(model: onnx.ModelProto, *, keep_elements: int | None = None) -> onnx.ModelProto:
@@ -154,10 +163,7 @@ def copy_without_weights(model: onnx.ModelProto, *, keep_elements: int | None = 
     if keep_elements is None:
         return light
     for tensor in model.graph.initializer:
-        count = 1
-        for dim in tensor.dims:
-            count *= dim
-        if count <= keep_elements:
+        if tensor_elements(tensor) <= keep_elements:
             light.graph.initializer.add().CopyFrom(tensor)
         else:
             light.graph.initializer.add(name=tensor.name, dims=tensor.dims, data_type=tensor.data_type)

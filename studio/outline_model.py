@@ -9,6 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 
+from engine.inspect import human_bytes, shape_text
 from studio.icons import icon
 
 log = logging.getLogger(__name__)
@@ -39,18 +40,6 @@ class OutlineItem:
 
     def row(self) -> int:
         return self.parent.children.index(self) if self.parent else 0
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.0f} B"
-
-
-def shape_text(shape: Any) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]" if shape is not None else "?"
 
 
 def build_outline(summary: Any, graph: Any = None, mode: str = "canonical") -> OutlineItem:

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.inspect import human_bytes, shape_text
 from studio.icons import icon
-from studio.outline_model import human_bytes, shape_text
 
 log = logging.getLogger(__name__)
 

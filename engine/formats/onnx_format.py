@@ -13,7 +13,7 @@ from engine.fileio import atomic_path
 from engine.formats import FileFormat, register
 from engine.formats.protowire import LEN, VARINT, scan_fields
 from engine.jobs import Job
-from engine.model import Model, approx_size, copy_without_weights
+from engine.model import Model, approx_size, copy_without_weights, tensor_nbytes
 
 # protobuf refuses to serialise a single message past 2 GiB; above this, weights go out.
 PROTO_LIMIT = 2**31 - 1
@@ -100,7 +100,7 @@ def save_proto(model: onnx.ModelProto, path: Path, *, external: bool | None = No
     with atomic_path(path.parent / data_name) as tmp_data, tmp_data.open("wb") as data_fh:
 
         def externalize(tensor: onnx.TensorProto) -> bytes:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL or _tensor_nbytes(tensor) < 1024:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor_nbytes(tensor) < 1024:
                 return tensor.SerializeToString()
             raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.to_array(tensor).tobytes()
             offset = -(-data_fh.tell() // 4096) * 4096  # page-aligned, so readers can mmap
@@ -114,16 +114,6 @@ def save_proto(model: onnx.ModelProto, path: Path, *, external: bool | None = No
 
         with atomic_path(path) as tmp, tmp.open("wb") as fh:
             write_streaming(model, fh, tensor_bytes=externalize)
-
-
-def _tensor_nbytes(tensor: onnx.TensorProto) -> int:
-    count = 1
-    for dim in tensor.dims:
-        count *= dim
-    try:
-        return count * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-    except (KeyError, TypeError, ValueError):
-        return count * 4
 
 
 def write_streaming(model: onnx.ModelProto, fh, tensor_bytes=None) -> None:

@@ -429,8 +429,10 @@ def _fill_output_shapes(model: onnx.ModelProto) -> None:
     missing = [o for o in model.graph.output if not o.type.tensor_type.HasField("shape")]
     if not missing:
         return
+    from engine.model import copy_without_weights
+
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        inferred = onnx.shape_inference.infer_shapes(copy_without_weights(model, keep_elements=64))
     except Exception:  # shape inference is a nicety here; the checker reports real problems
         return
     found = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}

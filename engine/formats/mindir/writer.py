@@ -25,7 +25,7 @@ from engine.fileio import atomic_write_bytes
 from engine.formats._proto import dstudio_mind_ir_pb2 as pb
 from engine.formats.mindir.values import mindir_dtype
 from engine.jobs import Job
-from engine.model import Model
+from engine.model import Model, copy_without_weights
 
 AttrType = pb.AttributeProto.AttributeType
 PRIMITIVE, FUNCTION = pb.PrimitiveProto.PRIMITIVE, pb.PrimitiveProto.PRIMITIVE_FUNCTION
@@ -239,6 +239,23 @@ def exports(*names: str) -> Callable[[ExportRule], ExportRule]:
     return deco
 
 
+class _Constants(dict):
+    """Compile-time values by tensor name: the model's initializers, decoded on first use,
+    plus the values export rules fold (``Shape`` of a static tensor, ``Constant`` nodes)."""
+
+    def __init__(self, initializers) -> None:
+        super().__init__()
+        self._tensors = {t.name: t for t in initializers}
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or name in self._tensors
+
+    def __missing__(self, name: str) -> np.ndarray:
+        value = numpy_helper.to_array(self._tensors[name])
+        self[name] = value
+        return value
+
+
 class MindIRWriter:
     """Drives the export of one canonical ONNX model."""
 
@@ -250,11 +267,12 @@ class MindIRWriter:
             custom = [o.domain for o in proto.opset_import if o.domain not in ("", "ai.onnx")]
             raise FormatError(f"custom op domains {custom} cannot be written as MindIR", path=path)
         try:
-            self.onnx = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+            # Types and shapes only: the weights stay in ``proto`` and are read one at a time.
+            self.onnx = onnx.shape_inference.infer_shapes(copy_without_weights(proto, keep_elements=64), data_prop=True)
         except Exception as exc:
             raise FormatError(f"shape inference failed, so MindIR cannot be written: {exc}", path=path) from exc
         graph = self.onnx.graph
-        self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.consts = _Constants(proto.graph.initializer)
         raw = model.metadata.get("parameters")
         self.param_names: set[str] = set(json.loads(raw)) if raw else set()
         self.values: dict[str, str] = {}
