@@ -20,9 +20,10 @@ import onnx
 from onnx import numpy_helper
 
 from engine import __version__
-from engine.errors import FormatError, UnsupportedOpError
+from engine.errors import EngineError, FormatError, UnsupportedOpError
 from engine.fileio import atomic_write_bytes
 from engine.formats._proto import dstudio_mind_ir_pb2 as pb
+from engine.formats.mindir.fold import fold_for_export
 from engine.formats.mindir.values import mindir_dtype
 from engine.jobs import Job
 from engine.model import Model, copy_without_weights
@@ -221,7 +222,7 @@ class ExportContext:
 
     def fail(self, message: str) -> UnsupportedOpError:
         return UnsupportedOpError(f"ONNX {self.node.op_type} cannot be written as MindIR: {message}",
-                                  path=self.w.path, node=self.scope)
+                                  path=self.w.src, node=self.scope)
 
 
 ExportRule = Callable[[ExportContext], "str | list[str] | None"]
@@ -262,17 +263,21 @@ class MindIRWriter:
     def __init__(self, model: Model, path: Path) -> None:
         self.model = model
         self.path = path
+        #: the file errors name: what is wrong is in the input graph, not at the output path
+        self.src = model.source_path or path
         proto = model.require_graph()
         if any(o.domain not in ("", "ai.onnx") for o in proto.opset_import if o.version):
             custom = [o.domain for o in proto.opset_import if o.domain not in ("", "ai.onnx")]
-            raise FormatError(f"custom op domains {custom} cannot be written as MindIR", path=path)
+            raise FormatError(f"custom op domains {custom} cannot be written as MindIR", path=self.src)
+        folded = fold_for_export(proto)  # shape arithmetic -> constants; the weights stay in ``proto``
         try:
             # Types and shapes only: the weights stay in ``proto`` and are read one at a time.
-            self.onnx = onnx.shape_inference.infer_shapes(copy_without_weights(proto, keep_elements=64), data_prop=True)
+            self.onnx = onnx.shape_inference.infer_shapes(copy_without_weights(folded.model, keep_elements=64), data_prop=True)
         except Exception as exc:
-            raise FormatError(f"shape inference failed, so MindIR cannot be written: {exc}", path=path) from exc
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FormatError(f"shape inference failed, so MindIR cannot be written: {message}", path=self.src) from exc
         graph = self.onnx.graph
-        self.consts = _Constants(proto.graph.initializer)
+        self.consts = _Constants(folded.initializers)
         raw = model.metadata.get("parameters")
         self.param_names: set[str] = set(json.loads(raw)) if raw else set()
         self.values: dict[str, str] = {}
@@ -291,6 +296,36 @@ class MindIRWriter:
         if dims is not None and dtype is not None:
             self.builder.annotate(value, dims, dtype)
 
+    def _check_io(self, value: onnx.ValueInfoProto, what: str) -> np.dtype:
+        """The numpy dtype of a graph input/output, refused in one line when MindIR has none."""
+        kind = value.type.WhichOneof("value")
+        if kind != "tensor_type":
+            raise UnsupportedOpError(f"graph {what} {value.name!r} is a {kind or 'untyped value'}, "
+                                     "which MindIR graphs cannot take", path=self.src)
+        elem = value.type.tensor_type.elem_type
+        name = onnx.TensorProto.DataType.Name(elem) if elem in onnx.TensorProto.DataType.values() else str(elem)
+        try:
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+            mindir_dtype(dtype)
+        except (ValueError, KeyError, TypeError):
+            raise UnsupportedOpError(f"graph {what} {value.name!r} has dtype {name}, which MindIR has no type for",
+                                     path=self.src) from None
+        return dtype
+
+    def _apply(self, rule: ExportRule, node: onnx.NodeProto):
+        """Run one export rule; any error names the input file and the node."""
+        try:
+            return rule(ExportContext(self, node))
+        except EngineError as exc:
+            exc.path = exc.path or Path(self.src)
+            exc.node = exc.node or node.name or node.op_type
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError, AttributeError) as exc:
+            # A rule met a graph it does not expect; the CLI must still get one typed line.
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise UnsupportedOpError(f"ONNX {node.op_type} cannot be written as MindIR: {type(exc).__name__} {message}",
+                                     path=self.src, node=node.name or node.op_type) from exc
+
     def run(self, job: Job) -> bytes:
         from engine.formats.mindir import export_ops  # noqa: F401  (registration)
 
@@ -298,23 +333,24 @@ class MindIRWriter:
         for value in graph.input:
             if value.name in self.consts:
                 continue
+            dtype = self._check_io(value, "input")
             dims = self.shapes.get(value.name)
             if dims is None:
                 raise FormatError(f"input {value.name!r} has dynamic dims; fix them first (dstudio optimize --passes fix_shapes)",
-                                  path=self.path)
-            self.values[value.name] = self.builder.input(value.name, dims, self.dtypes[value.name])
+                                  path=self.src)
+            self.values[value.name] = self.builder.input(value.name, dims, dtype)
+        out_dtypes = {out.name: self._check_io(out, "output") for out in graph.output}
         total = max(len(graph.node), 1)
         for index, node in enumerate(graph.node):
             if index % 64 == 0:
                 job.report(index / total, f"writing {node.op_type}")
             if node.domain not in ("", "ai.onnx"):
                 raise UnsupportedOpError(f"custom op {node.domain}::{node.op_type} cannot be written as MindIR",
-                                         path=self.path, node=node.name)
+                                         path=self.src, node=node.name)
             rule = EXPORT_OPS.get(node.op_type)
             if rule is None:
-                raise UnsupportedOpError(f"ONNX op {node.op_type!r} has no MindIR rule yet", path=self.path, node=node.name)
-            ctx = ExportContext(self, node)
-            result = rule(ctx)
+                raise UnsupportedOpError(f"ONNX op {node.op_type!r} has no MindIR rule yet", path=self.src, node=node.name)
+            result = self._apply(rule, node)
             if result is None:
                 continue
             outs = result if isinstance(result, list) else [result]
@@ -328,12 +364,12 @@ class MindIRWriter:
             if out.name in self.values:
                 value = self.values[out.name]
             elif out.name in self.consts:
-                value = ExportContext(self, onnx.helper.make_node("Identity", [out.name], [out.name])).call(
-                    "Identity", [self.builder.constant(self.consts[out.name])])
+                node = onnx.helper.make_node("Identity", [out.name], [out.name])
+                value = self._apply(lambda ctx: ctx.call("Identity", [ctx.w.builder.constant(ctx.w.consts[out.name])]), node)
             else:
-                raise FormatError(f"graph output {out.name!r} is never computed", path=self.path)
+                raise FormatError(f"graph output {out.name!r} is never computed", path=self.src)
             dims = self.shapes.get(out.name) or []
-            self.builder.output(value, dims, self.dtypes.get(out.name, np.dtype(np.float32)))
+            self.builder.output(value, dims, out_dtypes[out.name])
         return self.builder.proto.SerializeToString()
 
 
