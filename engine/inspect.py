@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from engine.model import Model
+from engine.model import Model, unlowered_summary
 from engine.params import ParameterSet
 
 
@@ -52,6 +52,8 @@ class ModelSummary:
     param_count: int = 0
     param_bytes: int = 0
     macs: int | None = None
+    #: MindIR: one entry per primitive without an ONNX lowering (primitive, count, first_node, reason)
+    unlowered: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def node_count(self) -> int:
@@ -76,6 +78,8 @@ def summarize(model: Model) -> ModelSummary:
     if model.params is not None and not model.is_graph:
         _fill_params(summary, model.params.items())
         return summary
+    if not model.is_lowered and model.signature is not None:
+        return _fill_unlowered(summary, model)
     proto = model.require_graph()
     graph = proto.graph
     init_names = {t.name for t in graph.initializer}
@@ -90,6 +94,16 @@ def summarize(model: Model) -> ModelSummary:
         ((t.name, _lazy_array(t)) for t in graph.initializer if param_names is None or t.name in param_names),
     )
     summary.macs = _macs(proto)
+    return summary
+
+
+def _fill_unlowered(summary: ModelSummary, model: Model) -> ModelSummary:
+    """A network that could not be lowered to ONNX: its signature, source ops and what is missing."""
+    inputs, outputs = model.io_specs()
+    summary.inputs = [TensorInfo(s.name, np.dtype(s.dtype).name, [d if d is not None else "?" for d in s.shape]) for s in inputs]
+    summary.outputs = [TensorInfo(s.name, np.dtype(s.dtype).name, [d if d is not None else "?" for d in s.shape]) for s in outputs]
+    summary.source_op_counts = dict(sorted(Counter(n.op_type for n in model.source_nodes or []).items()))
+    summary.unlowered = unlowered_summary(model.unlowered)
     return summary
 
 
@@ -217,12 +231,21 @@ def format_summary(summary: ModelSummary) -> str:
         if summary.source_op_counts is not None:
             lines.append(f"source ops ({sum(summary.source_op_counts.values())}):")
             lines += [f"  {op:<24} {n}" for op, n in summary.source_op_counts.items()]
-        lines.append(f"{'ONNX ops' if summary.source_op_counts is not None else 'ops'} ({summary.node_count}):")
-        lines += [f"  {op:<24} {n}" for op, n in summary.op_counts.items()]
+        if summary.unlowered:
+            count = len(summary.unlowered)
+            lines.append(f"not convertible to ONNX: {count} primitive{'s' if count > 1 else ''} without a lowering:")
+            for entry in summary.unlowered:
+                reason = str(entry["reason"])
+                note = "" if reason.endswith("has no ONNX lowering yet") else f"  ({reason})"
+                lines.append(f"  {entry['primitive']:<24} {entry['count']}  first {entry['first_node']}{note}")
+        else:
+            lines.append(f"{'ONNX ops' if summary.source_op_counts is not None else 'ops'} ({summary.node_count}):")
+            lines += [f"  {op:<24} {n}" for op, n in summary.op_counts.items()]
     else:
         lines.append("parameters:")
         lines += [f"  {p.name:<40} {p.dtype:<9} {shape_text(p.shape)}" for p in summary.parameters]
-    lines.append(f"parameters: {len(summary.parameters)} tensors, {summary.param_count:,} values, {human_bytes(summary.param_bytes)}")
+    if not summary.unlowered:
+        lines.append(f"parameters: {len(summary.parameters)} tensors, {summary.param_count:,} values, {human_bytes(summary.param_bytes)}")
     if summary.macs is not None:
         lines.append(f"MACs: {summary.macs:,}")
     return "\n".join(lines)

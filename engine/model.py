@@ -37,6 +37,39 @@ class SourceNode:
     outputs: list[str]
     attributes: dict[str, Any] = field(default_factory=dict)
     scope: str = ""
+    lowering: str = ""  # MindIR: "" (not tracked), "ok", "failed" or "skipped" (an input failed)
+    lowered_to: list[str] = field(default_factory=list)  # the ONNX op types this node became
+    lowering_reason: str = ""  # why it failed or was skipped
+
+
+@dataclass(frozen=True)
+class UnloweredNode:
+    """A source node the conversion to ONNX could not express.
+
+    Attributes:
+        primitive: the MindSpore primitive name (``Conv2D``).
+        node: the node's name in the file.
+        scope: its scope (``Default/conv1-Conv2d/Conv2D-op0``), where the file states one.
+        reason: why it was not lowered (no rule, or the rule's refusal).
+    """
+
+    primitive: str
+    node: str
+    scope: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"primitive": self.primitive, "node": self.node, "scope": self.scope, "reason": self.reason}
+
+
+def unlowered_summary(nodes: list[UnloweredNode]) -> list[dict[str, object]]:
+    """Per primitive, in first-seen order: name, count, first node and the first node's reason."""
+    groups: dict[str, dict[str, object]] = {}
+    for item in nodes:
+        entry = groups.setdefault(item.primitive, {"primitive": item.primitive, "count": 0,
+                                                   "first_node": item.scope or item.node, "reason": item.reason})
+        entry["count"] = int(entry["count"]) + 1  # type: ignore[call-overload]
+    return list(groups.values())
 
 
 @dataclass
@@ -51,6 +84,11 @@ class Model:
         source_nodes: the graph as the source file has it, when it differs from ``onnx``
             (MindIR: MindSpore primitives, Load/Depend plumbing and all).
         metadata: producer, versions and other facts the source file states.
+        unlowered: source nodes the conversion to ONNX could not express. When any are
+            listed, ``onnx`` is None: the file is open (source graph, MindSpore targets)
+            but everything that needs the ONNX graph refuses, naming all of them.
+        signature: (inputs, outputs) as :class:`engine.inputs.TensorSpec` lists, for a
+            network without an ONNX graph (an unlowered MindIR); None otherwise.
     """
 
     onnx: onnx.ModelProto | None = None
@@ -59,6 +97,8 @@ class Model:
     source_format: str = "onnx"
     source_nodes: list[SourceNode] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    unlowered: list[UnloweredNode] = field(default_factory=list)
+    signature: tuple[list, list] | None = None
     fingerprint: str | None = field(default=None, repr=False)
 
     def seal(self) -> None:
@@ -69,8 +109,11 @@ class Model:
         """True when the graph is still exactly what was read from ``source_path``.
 
         Backends use this to run the source file itself (MindSpore on a MindIR) only when
-        no pass, binding or edit has changed the graph since it was opened.
+        no pass, binding or edit has changed the graph since it was opened. A network
+        without an ONNX graph (an unlowered MindIR) cannot be edited, so it always matches.
         """
+        if self.onnx is None and self.unlowered:
+            return self.source_path is not None
         return (
             self.fingerprint is not None
             and self.source_path is not None
@@ -80,7 +123,36 @@ class Model:
 
     @property
     def is_graph(self) -> bool:
+        """True for a network (with an ONNX graph, or a source graph that could not be lowered)."""
+        return self.onnx is not None or (bool(self.unlowered) and self.source_nodes is not None)
+
+    @property
+    def is_lowered(self) -> bool:
+        """True when the network has its canonical ONNX graph."""
         return self.onnx is not None
+
+    def unlowered_message(self) -> str:
+        """One line naming every primitive without an ONNX lowering (empty when there is none)."""
+        if not self.unlowered:
+            return ""
+        parts = []
+        for entry in unlowered_summary(self.unlowered):
+            count = int(entry["count"])  # type: ignore[call-overload]
+            where = f"{count} node{'s' if count > 1 else ''}, first {entry['first_node']}"
+            reason = str(entry["reason"])
+            no_rule = reason.endswith("has no ONNX lowering yet")
+            parts.append(f"{entry['primitive']} ({where})" + ("" if no_rule else f": {reason}"))
+        noun = "primitive" if len(parts) == 1 else "primitives"
+        return f"cannot express {len(parts)} MindSpore {noun} in ONNX: " + "; ".join(parts)
+
+    def io_specs(self) -> tuple[list, list]:
+        """(inputs, outputs) as TensorSpec lists, from the ONNX graph or the source's signature."""
+        from engine.inputs import input_specs, output_specs
+
+        if self.onnx is None and self.signature is not None:
+            return list(self.signature[0]), list(self.signature[1])
+        graph = self.require_graph()
+        return input_specs(graph), output_specs(graph)
 
     @property
     def name(self) -> str:
@@ -88,8 +160,14 @@ class Model:
 
     def require_graph(self) -> onnx.ModelProto:
         """The ONNX graph, or a clear error if this file holds only parameters."""
-        from engine.errors import FormatError
+        from engine.errors import FormatError, UnsupportedOpError
 
+        if self.onnx is None and self.unlowered:
+            raise UnsupportedOpError(
+                self.unlowered_message(),
+                path=self.source_path,
+                hint="the file still opens (dstudio inspect, the window), and mindspore targets run the MindIR itself",
+            )
         if self.onnx is None:
             raise FormatError(
                 f"is a {self.source_format} parameter file, not a network",

@@ -88,13 +88,21 @@ class Session:
     override ``timed_impl`` when timing has to happen elsewhere (a worker process).
     """
 
+    #: False for backends that run the source file itself (MindSpore on a MindIR), which can
+    #: open a network whose ONNX lowering failed; the others refuse it with the reason.
+    needs_onnx: bool = True
+
     def __init__(self, model: Model, target: str, options: TargetOptions) -> None:
-        graph = model.require_graph()
+        if self.needs_onnx or model.is_lowered:
+            graph = model.require_graph()
+            inputs, outputs = input_specs(graph), output_specs(graph)
+        else:
+            inputs, outputs = model.io_specs()
         self.model = model
         self.target = target
         self.options = options
-        self.input_specs: list[TensorSpec] = input_specs(graph)
-        self.output_names: list[str] = [s.name for s in output_specs(graph)]
+        self.input_specs: list[TensorSpec] = inputs
+        self.output_names: list[str] = [s.name for s in outputs]
         self.warnings: list[str] = []
         self.info: dict[str, str] = {}
         self._active = False

@@ -76,6 +76,8 @@ class MindSporeBackend(Backend):
 class MindSporeSession(Session):
     """Talks to one worker process that holds the loaded MindIR."""
 
+    needs_onnx = False  # it runs the source MindIR; an unlowered one included
+
     def __init__(self, model: Model, target: str, options: TargetOptions, *, device: str, job: Job | None) -> None:
         super().__init__(model, target, options)
         self.device = device

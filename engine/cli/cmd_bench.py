@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.bench import history
     from engine.bench.sweep import sweep
     from engine.cli import UsageError
-    from engine.inputs import input_specs, load_feeds
+    from engine.inputs import load_feeds
 
     if args.iterations is not None and args.iterations < 1:
         raise UsageError(f"--iterations must be at least 1, not {args.iterations}")
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         if args.inputs:
             if batches != [None]:
                 raise UsageError("--batch cannot be combined with --inputs (the file fixes the shapes)")
-            feeds = load_feeds(args.inputs, input_specs(model.require_graph()))
+            feeds = load_feeds(args.inputs, model.io_specs()[0])
         result = sweep(model, args.target, threads=threads, batches=batches, options=options,
                        job=job.sub(0.05, 1.0), warmup=args.warmup, iterations=iterations,
                        duration_s=args.duration, feeds=feeds, seed=args.seed)

@@ -56,7 +56,6 @@ BROKEN = [
     ("truncated.onnx", lambda: _lenet_bytes("onnx")[:100_000], FormatError, "ONNX"),
     ("tensor.onnx", _onnx_tensor, FormatError, "not a recognised model file"),
     ("text.onnx", lambda: b"hello, this is not a model\n" * 10, FormatError, "found text"),
-    ("unknown_op.mindir", _unknown_primitive, UnsupportedOpError, "MindSpore primitive 'FancyNewActivation' has no ONNX lowering"),
     # written by MindSpore 2.10 from a while loop (scripts/make_op_fixtures.py, "while_loop")
     ("while_loop.mindir", lambda: (DATA / "mindir_unsupported" / "while_loop" / "model.mindir").read_bytes(), UnsupportedOpError,
      "the network has control flow"),
@@ -84,12 +83,28 @@ def test_broken_files_give_one_clear_error(tmp_path, name, make, error, text):
     assert "\n" not in message
 
 
-def test_unknown_primitive_names_the_node(tmp_path):
+def test_unknown_primitive_opens_and_names_the_node(tmp_path):
+    # A MindIR always opens; what cannot be lowered is listed, and needing ONNX refuses in one line.
     path = tmp_path / "m.mindir"
     path.write_bytes(_unknown_primitive())
+    model = formats.load(path)
+    assert model.unlowered and all("ReLU" in u.scope for u in model.unlowered)  # the offending nodes' scopes
     with pytest.raises(UnsupportedOpError) as info:
-        formats.load(path)
-    assert info.value.node and "ReLU" in info.value.node  # the scope of the offending node
+        model.require_graph()
+    message = str(info.value)
+    assert "FancyNewActivation (4 nodes, first Default/relu-ReLU/ReLU-op0)" in message
+    assert str(path) in message and "\n" not in message
+
+
+def test_cli_convert_unknown_primitive_exits_1_with_one_line_and_writes_nothing(tmp_path):
+    src = tmp_path / "unknown_op.mindir"
+    src.write_bytes(_unknown_primitive())
+    out = tmp_path / "out.onnx"
+    proc = _cli("convert", str(src), "-o", str(out))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "FancyNewActivation" in lines[0]
+    assert [p.name for p in tmp_path.iterdir()] == [src.name]
 
 
 def test_missing_file_and_folder(tmp_path):

@@ -28,6 +28,12 @@ def sniff(head: bytes, path: Path) -> bool:
 
 
 def load(path: Path, job: Job) -> Model:
+    """Read a MindIR file and lower it to ONNX.
+
+    A file always opens: nodes that cannot be lowered are listed in ``Model.unlowered`` (the
+    model then has no ONNX graph, only its source graph and signature) and marked on the
+    source nodes, instead of failing the read.
+    """
     from engine.formats.mindir import lower, reader
 
     job.report(0.02, f"reading {path.name}")
@@ -37,17 +43,27 @@ def load(path: Path, job: Job) -> Model:
         job.report(0.15, "decoding")
         graph = reader.decode(proto, path, raw_parameters, source=data)
         del proto, raw_parameters
-        onnx_model = lower.lower(graph, path, job.sub(0.2, 0.95))
+        result = lower.lower_all(graph, path, job.sub(0.2, 0.95))
         graph.raw_parameters.clear()
         graph.source = None
+    onnx_model = result.onnx
     metadata = dict(graph.metadata)
+    source_nodes = reader.source_nodes(graph)
+    report = {graph.short(name): outcome for name, outcome in result.node_report.items()}
+    for source in source_nodes:
+        if source.name in report:
+            source.lowering, source.lowered_to, source.lowering_reason = report[source.name]
+    if onnx_model is None:
+        metadata["opset"] = "none (not convertible to ONNX)"
+        return Model(onnx=None, source_path=path, source_format="mindir", source_nodes=source_nodes,
+                     metadata=metadata, unlowered=result.failures, signature=result.signature)
     metadata["opset"] = f"ai.onnx {lower.OPSET} (converted)"
     metadata["parameters"] = json.dumps([t.name for t in onnx_model.graph.initializer if t.name in _param_names(onnx_model)])
     return Model(
         onnx=onnx_model,
         source_path=path,
         source_format="mindir",
-        source_nodes=reader.source_nodes(graph),
+        source_nodes=source_nodes,
         metadata=metadata,
     )
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections import ChainMap
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -24,6 +25,7 @@ from engine.errors import FormatError, UnsupportedOpError
 from engine.formats.mindir.reader import MindGraph, MindNode
 from engine.formats.mindir.values import MONAD, Monad, TypeValue, numpy_dtype
 from engine.jobs import Job
+from engine.model import UnloweredNode
 
 OPSET = 17
 
@@ -35,7 +37,20 @@ class Const:
     value: Any
 
 
-Value = Union[str, Const, tuple, Monad, None]
+@dataclass(frozen=True)
+class Unknown:
+    """The output of a node that could not be lowered (or that reads one): lowering goes on past it.
+
+    ``origin`` names the node that failed, so that nodes reading this value are marked as
+    skipped because of it rather than reported as failures of their own.
+    """
+
+    origin: str
+    dims: tuple | None = None
+    data_type: int = 0
+
+
+Value = Union[str, Const, tuple, Monad, Unknown, None]
 Rule = Callable[["NodeContext"], Value]
 OPS: dict[str, Rule] = {}
 
@@ -73,6 +88,12 @@ class Lowering:
         self.types: dict[str, tuple[list[int] | None, np.dtype | None]] = {}
         self._used: set[str] = set()
         self._const_cache: dict[tuple, str] = {}
+        #: nodes that could not be lowered, in file order
+        self.failures: list[UnloweredNode] = []
+        #: node name -> (status "ok"/"failed"/"skipped", ONNX op types emitted, reason)
+        self.node_report: dict[str, tuple[str, list[str], str]] = {}
+        #: graph inputs and outputs as TensorSpecs (filled by :meth:`run`)
+        self.signature: tuple[list, list] = ([], [])
 
     # naming -----------------------------------------------------------------------
     def unique(self, hint: str) -> str:
@@ -116,7 +137,8 @@ class Lowering:
         return out_names[0] if len(out_names) == 1 else tuple(out_names)
 
     # running -------------------------------------------------------------------------------
-    def run(self, job: Job) -> onnx.ModelProto:
+    def run(self, job: Job) -> onnx.ModelProto | None:
+        """Lower the whole graph; None (with :attr:`failures` listed) when some node cannot be."""
         _load_rules()
         g = self.graph
         inputs = []
@@ -147,22 +169,34 @@ class Lowering:
         for index, node in enumerate(g.nodes):
             if index % 64 == 0:
                 job.report(index / total, f"lowering {node.op_type}")
-            self.values[node.outputs[0]] = self._lower_node(node)
+            self.values[node.outputs[0]] = self.lower_tracked(node)
         outputs = []
+        output_specs = []
         for i, out in enumerate(g.outputs):
             value = self.values.get(out)
             tensors = _flatten(value)
             if not tensors:
                 raise FormatError(f"graph output {g.short(out)!r} is not a tensor", path=self.path)
             for j, tensor in enumerate(tensors):
-                tensor = self._as_tensor_name(tensor, f"output_{i}")
                 out_name = "output" if len(g.outputs) == 1 and len(tensors) == 1 else f"output_{i}" + (f"_{j}" if len(tensors) > 1 else "")
+                if isinstance(tensor, Unknown):
+                    dims = list(tensor.dims) if tensor.dims is not None else None
+                    dtype = numpy_dtype(tensor.data_type) if tensor.data_type else None
+                    output_specs.append(_spec(out_name, dims, dtype))
+                    continue
+                tensor = self._as_tensor_name(tensor, f"output_{i}")
                 out_name = self.unique(out_name)
                 self.nodes.append(helper.make_node("Identity", [tensor], [out_name], name=self.unique(f"Return/{out_name}")))
                 dims, dtype = self.types.get(tensor, (None, None))
+                output_specs.append(_spec(out_name, dims, dtype))
                 elem = helper.np_dtype_to_tensor_dtype(dtype) if dtype is not None else TensorProto.FLOAT
                 shape = [d if d >= 0 else None for d in dims] if dims is not None else None
                 outputs.append(helper.make_tensor_value_info(out_name, elem, shape))
+        from engine.inputs import _value_info_spec
+
+        self.signature = ([_value_info_spec(v) for v in inputs], output_specs)
+        if self.failures:
+            return None
         model = self.model
         graph = model.graph
         graph.name = _sanitize(g.name)
@@ -225,18 +259,62 @@ class Lowering:
             return self.const_tensor(value.value, hint=hint)
         raise FormatError(f"{hint} is not a tensor", path=self.path)
 
+    def lower_tracked(self, node: MindNode) -> Value:
+        """Lower one node, recording the outcome; a node that cannot be lowered yields :class:`Unknown`."""
+        where = node.scope or self.graph.short(node.name)
+        plumbing = PLUMBING.get(node.op_type)
+        if plumbing is None:
+            unknown = self._unknown_input(node)
+            if unknown is not None and node.op_type in OPS:
+                self.node_report[node.name] = ("skipped", [], f"an input comes from {unknown.origin}, which was not lowered")
+                return self._unknown_outputs(node, unknown.origin)
+            if unknown is not None:  # a primitive without a rule is missing whatever its inputs
+                return self._fail(node, self._no_rule(node).message, where)
+        first = len(self.nodes)
+        try:
+            result = self._lower_node(node)
+        except (UnsupportedOpError, FormatError) as exc:
+            del self.nodes[first:]
+            return self._fail(node, exc.message, where)
+        if plumbing is None:
+            self.node_report[node.name] = ("ok", [n.op_type for n in self.nodes[first:]], "")
+        return result
+
+    def _fail(self, node: MindNode, reason: str, where: str) -> Value:
+        self.failures.append(UnloweredNode(node.op_type, self.graph.short(node.name), node.scope, reason))
+        self.node_report[node.name] = ("failed", [], reason)
+        return self._unknown_outputs(node, where)
+
+    def _no_rule(self, node: MindNode) -> UnsupportedOpError:
+        return UnsupportedOpError(
+            f"MindSpore primitive {node.op_type!r} has no ONNX lowering yet",
+            path=self.path,
+            node=node.scope or self.graph.short(node.name),
+            hint="see `dstudio convert --list-ops` for the supported primitives",
+        )
+
+    def _unknown_input(self, node: MindNode) -> Unknown | None:
+        for name in node.inputs:
+            for value in _flatten(self.values.get(name)):
+                if isinstance(value, Unknown):
+                    return value
+        return None
+
+    def _unknown_outputs(self, node: MindNode, origin: str) -> Value:
+        types = node.out_types
+        if len(types) > 1:
+            return tuple(Unknown(origin, tuple(d), t) for d, t in types)
+        if types:
+            return Unknown(origin, tuple(types[0][0]), types[0][1])
+        return Unknown(origin)
+
     def _lower_node(self, node: MindNode) -> Value:
         plumbing = PLUMBING.get(node.op_type)
         if plumbing is not None:
             return plumbing(self, node)
         rule = OPS.get(node.op_type)
         if rule is None:
-            raise UnsupportedOpError(
-                f"MindSpore primitive {node.op_type!r} has no ONNX lowering yet",
-                path=self.path,
-                node=node.scope or self.graph.short(node.name),
-                hint="see `dstudio convert --list-ops` for the supported primitives",
-            )
+            raise self._no_rule(node)
         ctx = NodeContext(self, node)
         try:
             result = rule(ctx)
@@ -378,6 +456,8 @@ def _tuple_get_item(lo: Lowering, node: MindNode) -> Value:
     index = lo.values[node.inputs[1]]
     if not isinstance(index, Const):
         raise UnsupportedOpError("TupleGetItem with a computed index", path=lo.path, node=node.scope)
+    if isinstance(container, Unknown):
+        return container
     if isinstance(container, Const):
         return Const(container.value[int(index.value)])
     if not isinstance(container, tuple):
@@ -444,13 +524,53 @@ def _fill_output_shapes(model: onnx.ModelProto) -> None:
             out.type.tensor_type.shape.SetInParent()
 
 
+def _spec(name: str, dims: list[int] | None, dtype: np.dtype | None):
+    from engine.inputs import TensorSpec
+
+    shape = tuple(d if d >= 0 else None for d in dims) if dims is not None else ()
+    return TensorSpec(name, np.dtype(dtype) if dtype is not None else np.dtype(np.float32), shape)
+
+
 def _sanitize(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "main"
 
 
+@dataclass
+class LoweringResult:
+    """What lowering a MindIR graph gave.
+
+    Attributes:
+        onnx: the ONNX model, or None when some node could not be lowered.
+        failures: the nodes that could not be lowered (not those that only read one).
+        node_report: MindIR node name -> (status, ONNX op types it became, reason).
+        signature: (inputs, outputs) as TensorSpec lists, known even when ``onnx`` is None.
+    """
+
+    onnx: onnx.ModelProto | None
+    failures: list[UnloweredNode] = field(default_factory=list)
+    node_report: dict[str, tuple[str, list[str], str]] = field(default_factory=dict)
+    signature: tuple[list, list] = ([], [])
+
+
+def lower_all(graph: MindGraph, path: Path, job: Job) -> LoweringResult:
+    """Lower as much of a decoded MindIR graph as possible, recording every node that cannot be."""
+    lowering = Lowering(graph, path)
+    model = lowering.run(job)
+    return LoweringResult(model, lowering.failures, lowering.node_report, lowering.signature)
+
+
 def lower(graph: MindGraph, path: Path, job: Job) -> onnx.ModelProto:
-    """Lower a decoded MindIR graph to an ONNX ModelProto (opset :data:`OPSET`)."""
-    return Lowering(graph, path).run(job)
+    """Lower a decoded MindIR graph to an ONNX ModelProto (opset :data:`OPSET`).
+
+    Raises:
+        UnsupportedOpError: some nodes cannot be lowered; the message names every primitive.
+    """
+    result = lower_all(graph, path, job)
+    if result.onnx is None:
+        from engine.model import Model
+
+        Model(source_path=path, unlowered=result.failures).require_graph()
+    return result.onnx  # type: ignore[return-value]
 
 
 _rules_loaded = False
