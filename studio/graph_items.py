@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from engine.graphview.categories import color_of, text_on
+from engine.graphview.categories import node_color, text_on
 from engine.graphview.graph import DisplayEdge, DisplayNode
 
 TEXT_LOD = 0.45  # below this scale, boxes are plain rectangles without text
@@ -29,11 +29,14 @@ class NodeItem(QGraphicsItem):
         self.style = style
         self.highlighted = False
         self._rect = QRectF(-node.width / 2, -node.height / 2, node.width, node.height)
-        self._fill = QColor(color_of(node.category))
+        self._fill = QColor(node_color(node.category, node.lowering))
         self._text = QColor(text_on(self._fill.name()))
         self.setPos(node.x, node.y)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
-        self.setToolTip(f"{node.op_type}\n{node.name}")
+        tip = f"{node.op_type}\n{node.name}"
+        if node.lowering in ("failed", "skipped"):
+            tip += f"\nnot converted to ONNX: {node.lowering_reason}"
+        self.setToolTip(tip)
         self.setZValue(1)
 
     @property
@@ -51,8 +54,8 @@ class NodeItem(QGraphicsItem):
         self.update()
 
     def reset_fill(self) -> None:
-        """Back to the category colour."""
-        self.set_fill(QColor(color_of(self.node.category)))
+        """Back to the category colour (the error colour for a node that could not be lowered)."""
+        self.set_fill(QColor(node_color(self.node.category, self.node.lowering)))
 
     def set_highlighted(self, on: bool) -> None:
         if on != self.highlighted:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
 
+from engine.graphview.categories import UNLOWERED_COLOR
 from engine.inspect import human_bytes, shape_text
 from studio.icons import icon
 
@@ -32,6 +34,8 @@ class OutlineItem:
     parent: OutlineItem | None = field(default=None, repr=False)
     children: list[OutlineItem] = field(default_factory=list, repr=False)
     key: str = ""
+    error: bool = False  # drawn in the error colour (a node or primitive that could not be lowered)
+    reason: str = ""  # why, shown as the tooltip
 
     def add(self, child: OutlineItem) -> OutlineItem:
         child.parent = self
@@ -69,11 +73,27 @@ def build_outline(summary: Any, graph: Any = None, mode: str = "canonical") -> O
             for node in graph.nodes:
                 if getattr(node, "kind", "op") == "op":
                     by_op[node.op_type].append(node)
+        unlowered = getattr(summary, "unlowered", None) or []
+        if unlowered:
+            # What the conversion to ONNX could not express, first: the reason the ONNX targets refuse.
+            missing = root.add(OutlineItem("section", (f"Not convertible to ONNX ({len(unlowered)})", "", "", ""),
+                                           key="unlowered", error=True))
+            for entry in unlowered:
+                op = str(entry["primitive"])
+                group = missing.add(OutlineItem("op", (op, "", "", str(entry["count"])), op, key=f"unlowered:{op}",
+                                                error=True, reason=str(entry["reason"])))
+                for node in by_op.get(op, []):
+                    if getattr(node, "lowering", "") == "failed":
+                        group.add(OutlineItem("node", (node.name or node.id, op, "", ""), node.id, error=True,
+                                              reason=node.lowering_reason))
+        failed_ops = {str(e["primitive"]) for e in unlowered}
         nodes = root.add(OutlineItem("section", (f"{label} ({sum(counts.values())})", "", "", ""), key="nodes"))
         for op, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            group = nodes.add(OutlineItem("op", (op, "", "", str(count)), op, key=f"op:{op}"))
+            group = nodes.add(OutlineItem("op", (op, "", "", str(count)), op, key=f"op:{op}", error=op in failed_ops))
             for node in by_op.get(op, []):
-                group.add(OutlineItem("node", (node.name or node.id, op, "", ""), node.id))
+                failed = getattr(node, "lowering", "") == "failed"
+                group.add(OutlineItem("node", (node.name or node.id, op, "", ""), node.id, error=failed,
+                                      reason=node.lowering_reason if failed else ""))
     meta = root.add(OutlineItem("section", ("Metadata", "", "", ""), key="metadata"))
     meta.add(OutlineItem("meta", ("format", summary.format, "", ""), ("format", summary.format)))
     if summary.producer:
@@ -153,8 +173,12 @@ class OutlineModel(QAbstractItemModel):
         if not index.isValid():
             return None
         item = self.item(index)
+        if role == Qt.ItemDataRole.ToolTipRole and item.reason:
+            return f"not converted to ONNX: {item.reason}"
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return item.columns[index.column()] if index.column() < len(item.columns) else ""
+        if role == Qt.ItemDataRole.ForegroundRole and item.error:
+            return QColor(UNLOWERED_COLOR)
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 0 and item.kind in _ICONS:
             return icon(_ICONS[item.kind])
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 3:

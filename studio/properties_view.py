@@ -168,6 +168,12 @@ class PropertiesView(QWidget):
         self._rows(None, [("name", node.name), ("op type", node.op_type), ("category", node.category)])
         if measure is not None:
             self._rows(None, [(measure[0] or "value", f"{measure[1]:.4g}")])
+        if node.lowering == "failed":
+            self._rows("ONNX conversion", [("status", "not lowered"), ("reason", node.lowering_reason)])
+        elif node.lowering == "skipped":
+            self._rows("ONNX conversion", [("status", "not lowered (an input was not)"), ("reason", node.lowering_reason)])
+        elif node.lowering == "ok":
+            self._rows("ONNX conversion", [("status", "lowered"), ("ONNX ops", ", ".join(node.lowered_to) or "(none)")])
         self._rows("Attributes", [(k, value_text(v)) for k, v in node.attributes.items()] or [("(none)", "")])
         self._rows("Inputs", [(str(i), t) for i, t in enumerate(node.inputs)] or [("(none)", "")])
         self._rows("Outputs", [(str(i), t) for i, t in enumerate(node.outputs)] or [("(none)", "")])

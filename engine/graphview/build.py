@@ -52,6 +52,8 @@ def build_display_graph(model: Model, mode: str = "auto") -> DisplayGraph:
             raise ValueError("this model has no source graph to show; use the canonical view")
         return _from_source(model.source_nodes, model)
     if mode == "canonical":
+        if model.onnx is None and model.unlowered:
+            raise ValueError(f"there is no ONNX graph: {model.unlowered_message()}")
         if model.onnx is None:
             raise ValueError("this model holds only parameters; there is no graph to show")
         return _from_onnx(model.onnx)

@@ -183,3 +183,12 @@ def heat_color(t: float) -> str:
             rgb = tuple(round(a + (b - a) * f) for a, b in zip(c0, c1))
             return "#{:02x}{:02x}{:02x}".format(*rgb)
     return "#a50026"
+
+
+#: Fill of a source node that could not be lowered to ONNX (an error colour, in every theme).
+UNLOWERED_COLOR = "#d93025"
+
+
+def node_color(category: str, lowering: str = "") -> str:
+    """A node's fill: the error colour when its lowering failed, else its category's colour."""
+    return UNLOWERED_COLOR if lowering == "failed" else color_of(category)

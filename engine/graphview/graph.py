@@ -55,6 +55,10 @@ class DisplayNode:
         kind: "op", "input" or "output".
         short_name: a compact name for the box's second line.
         layer: the layer index after layout (0 = top).
+        lowering: MindIR source nodes: "ok", "failed" (no ONNX lowering), "skipped" (an
+            input comes from a failed node) or "" (not tracked).
+        lowering_reason: why a node failed or was skipped.
+        lowered_to: the ONNX op types a source node became.
     """
 
     id: str
@@ -73,6 +77,9 @@ class DisplayNode:
     width: float = 0.0
     height: float = 0.0
     layer: int = -1
+    lowering: str = ""
+    lowering_reason: str = ""
+    lowered_to: list[str] = field(default_factory=list)
 
     @property
     def rect(self) -> tuple[float, float, float, float]:

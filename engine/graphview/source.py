@@ -177,6 +177,7 @@ class SourceResolver:
                 id=node_id, label=op, name=node.name, op_type=op, category=category_of(op),
                 attributes=attrs, inputs=list(node.inputs), outputs=list(node.outputs),
                 kind=OP, short_name=short_name(node.name, node.scope),
+                lowering=node.lowering, lowering_reason=node.lowering_reason, lowered_to=list(node.lowered_to),
             )))
 
         inputs: dict[str, DisplayNode] = {}
