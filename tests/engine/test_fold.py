@@ -180,3 +180,20 @@ def test_folded_reshape_converts_and_mindspore_matches(tmp_path):
     (result,) = json.loads(line[len("RESULT "):])
     assert "error" not in result, result
     assert result["shapes"] == [[2, 12]] and result["max_abs"] == [0.0]
+
+
+def test_gather_elements_folds_where_onnx_reference_fails():
+    # BERT's token-type ids: GatherElements over a 64-long constant buffer (onnx.reference
+    # fails beyond 32 along the axis; the hand-written evaluation takes over).
+    buffer = (np.arange(64, dtype=np.int64) % 3).reshape(1, 64)
+    nodes = [
+        helper.make_node("GatherElements", ["buf", "idx"], ["tt"], axis=1),
+        helper.make_node("Cast", ["tt"], ["ttf"], to=F),
+        helper.make_node("Add", ["x", "ttf"], ["y"]),
+    ]
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, [1, 16])],
+                   [helper.make_tensor_value_info("y", F, [1, 16])],
+                   [_c("buf", buffer), _c("idx", np.array([[5, -1, *range(40, 54)]], np.int64))])
+    x = np.random.default_rng(5).standard_normal((1, 16)).astype(np.float32)
+    folded = _same_results(model, {"x": x})
+    assert _ops(folded) == ["Add"]

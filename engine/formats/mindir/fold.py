@@ -16,12 +16,16 @@ Rewrite rules, in order:
        typed, shaped values), so the step costs the small tensors, not the weights.
     4. An initializer that is also a graph input is a constant here (the writer gives
        MindIR fixed weights), not an overridable input.
+    5. Ops that ``onnx.reference`` (onnxscript's evaluator) cannot evaluate are evaluated
+       with numpy here: ``GatherElements`` (onnx 1.23's fails past 32 along the axis, which
+       leaves BERT's token-type ids computed).
 
 Library versus hand code: rules 1-2 are onnxscript's optimizer
 (``onnxscript.optimizer.fold_constants`` with its node-level ONNX shape inference,
 evaluating with ``onnx.reference``) and onnx_ir's passes (inlining, unused-node removal,
 lifting ``Constant`` nodes). Hand-written here: rule 2's ``ConstantOfShape`` opt-in
-(onnxscript keeps it by default to keep files small), rules 3-4 (presenting big weights
+(onnxscript keeps it by default to keep files small), a cheap scan that skips the folder
+when no node can fold (resnet-style exports), rule 5, rules 3-4 (presenting big weights
 as shaped graph inputs so the folder cannot read or copy them) and the hand-back of a
 weight-less folded graph plus the original initializers, by reference, to the writer.
 """
@@ -115,7 +119,20 @@ def _light_copy(proto: onnx.ModelProto, keep_elements: int) -> tuple[onnx.ModelP
     return light, big
 
 
+def _worth_folding(graph: onnx.GraphProto) -> bool:
+    """Whether any node could fold: a cheap scan that spares the folder's import and walk."""
+    known = {t.name for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            known.update(node.output)
+        elif node.op_type in ("Shape", "Size") or (node.input and all(not i or i in known for i in node.input)):
+            return True
+    return False
+
+
 def _fold(light: onnx.ModelProto, keep_elements: int, output_limit: int) -> onnx.ModelProto:
+    if not light.functions and not _worth_folding(light.graph):
+        return light
     import onnx_ir as ir
     from onnx_ir.passes import common
     import onnxscript.optimizer as oso
@@ -130,14 +147,60 @@ def _fold(light: onnx.ModelProto, keep_elements: int, output_limit: int) -> onnx
         # (its output is still capped by output_size_limit).
         return True if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") else None
 
-    for _ in range(2):  # a second round folds what the first one's shapes exposed
-        result = oso.fold_constants(irm, onnx_shape_inference=True, input_size_limit=keep_elements,
-                                    output_size_limit=output_limit, should_fold=should_fold)
-        common.RemoveUnusedNodesPass()(irm)
-        if not result.modified:
-            break
+    folder_log = logging.getLogger("onnxscript.optimizer._constant_folding")
+    level = folder_log.level
+    folder_log.setLevel(logging.ERROR)  # it warns on each op onnx.reference cannot evaluate; rule 5 covers some
+    try:
+        for _ in range(3):  # the hand-written round may expose more for onnxscript
+            oso.fold_constants(irm, onnx_shape_inference=True, input_size_limit=keep_elements,
+                               output_size_limit=output_limit, should_fold=should_fold)
+            common.RemoveUnusedNodesPass()(irm)
+            if not _fold_by_hand(irm.graph, keep_elements, output_limit):
+                break
+    finally:
+        folder_log.setLevel(level)
     common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(irm)
     return ir.serde.serialize_model(irm)
+
+
+def _gather_elements(inputs: list, attrs: dict) -> list:
+    import numpy as np
+
+    data, indices = inputs[0], inputs[1]
+    axis = int(attrs.get("axis", 0)) % data.ndim
+    indices = np.where(indices < 0, indices + data.shape[axis], indices)
+    return [np.take_along_axis(data, indices.astype(np.int64), axis=axis)]
+
+
+#: Rule 5: numpy evaluations of ops ``onnx.reference`` gets wrong or lacks, as onnxscript
+#: then leaves them computed (onnx 1.23's GatherElements fails on an axis over 32 long).
+_BY_HAND = {"GatherElements": _gather_elements}
+
+
+def _fold_by_hand(graph, keep_elements: int, output_limit: int) -> int:
+    """Evaluate the ``_BY_HAND`` ops whose inputs are all constants; returns how many folded."""
+    import onnx_ir as ir
+
+    folded = 0
+    for node in list(graph):
+        fn = _BY_HAND.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        if fn is None or any(v is not None and v.is_graph_output() for v in node.outputs):
+            continue
+        if any(v is not None and (v.const_value is None or v.is_graph_input() or v.const_value.size > keep_elements)
+               for v in node.inputs):
+            continue
+        arrays = [v.const_value.numpy() if v is not None else None for v in node.inputs]
+        results = fn(arrays, {name: attr.value for name, attr in node.attributes.items()})
+        if any(r.size > output_limit for r in results):
+            continue
+        for out, array in zip(node.outputs, results):
+            value = ir.Value(name=f"{out.name}__folded", shape=ir.Shape(array.shape),
+                             type=ir.TensorType(ir.DataType.from_numpy(array.dtype)), const_value=ir.tensor(array))
+            out.replace_all_uses_with(value)
+            graph.register_initializer(value)
+        graph.remove(node, safe=True)
+        folded += 1
+    return folded
 
 
 def _inputs_back_to_stubs(model: onnx.ModelProto, big: dict[str, onnx.TensorProto]) -> None:
