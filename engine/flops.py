@@ -99,8 +99,18 @@ def estimate_macs(
     or set to ``batch`` (first dim) / 1. Returns None when the graph has none of these ops
     with known shapes (or shape inference fails). Ops inside subgraphs are not counted.
     """
+    from engine.errors import FormatError
+    from engine.onnx_checks import check_graph_dims
+
+    concrete = _with_concrete_inputs(model, input_shapes, batch)
     try:
-        inferred = onnx.shape_inference.infer_shapes(_with_concrete_inputs(model, input_shapes, batch))
+        # ONNX's C++ shape inference aborts the process on a negative dim: check first.
+        check_graph_dims(concrete, data=False)
+    except FormatError as exc:
+        log.debug("no MAC estimate: %s", exc)
+        return None
+    try:
+        inferred = onnx.shape_inference.infer_shapes(concrete)
     except Exception as exc:  # shape inference rejects some graphs ORT still runs
         log.debug("shape inference failed, no MAC estimate: %s", exc)
         return None

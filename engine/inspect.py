@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from engine.model import Model, unlowered_summary
 from engine.params import ParameterSet
@@ -89,10 +88,8 @@ def summarize(model: Model) -> ModelSummary:
     if model.source_nodes is not None:
         summary.source_op_counts = dict(sorted(Counter(n.op_type for n in model.source_nodes).items()))
     param_names = _parameter_names(model)
-    _fill_params(
-        summary,
-        ((t.name, _lazy_array(t)) for t in graph.initializer if param_names is None or t.name in param_names),
-    )
+    summary.parameters = [_tensor_param(t) for t in graph.initializer if param_names is None or t.name in param_names]
+    _totals(summary)
     summary.macs = _macs(proto)
     return summary
 
@@ -109,11 +106,37 @@ def _fill_unlowered(summary: ModelSummary, model: Model) -> ModelSummary:
 
 def _parameter_names(model: Model) -> set[str] | None:
     raw = model.metadata.get("parameters")
-    return set(json.loads(raw)) if raw else None
+    try:
+        names = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return {str(n) for n in names} if isinstance(names, list) else None
 
 
-def _lazy_array(tensor: onnx.TensorProto) -> np.ndarray:
-    return numpy_helper.to_array(tensor)
+def _tensor_param(tensor: onnx.TensorProto) -> ParamInfo:
+    """A parameter row from a tensor's dims and type; its data is never decoded (it may be huge or odd)."""
+    from engine.onnx_checks import data_nbytes
+
+    shape = [int(d) for d in tensor.dims]
+    size = 1
+    for d in shape:
+        size *= d
+    return ParamInfo(name=tensor.name, shape=shape, dtype=dtype_name(tensor.data_type), size=size,
+                     nbytes=data_nbytes(tensor))
+
+
+def dtype_name(elem_type: int) -> str:
+    """numpy's name for an ONNX element type ("float32"), ONNX's for types numpy lacks, or "unknown"."""
+    if not elem_type:
+        return "unknown"
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
+    except (KeyError, TypeError, ValueError):
+        pass
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type).lower()
+    except ValueError:
+        return f"unknown({elem_type})"
 
 
 def _fill_params(summary: ModelSummary, items) -> None:
@@ -122,13 +145,17 @@ def _fill_params(summary: ModelSummary, items) -> None:
         summary.parameters.append(
             ParamInfo(name=name, shape=list(array.shape), dtype=str(array.dtype), size=int(array.size), nbytes=int(array.nbytes))
         )
+    _totals(summary)
+
+
+def _totals(summary: ModelSummary) -> None:
     summary.param_count = sum(p.size for p in summary.parameters)
     summary.param_bytes = sum(p.nbytes for p in summary.parameters)
 
 
 def _value_info(value: onnx.ValueInfoProto) -> TensorInfo:
     ttype = value.type.tensor_type
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type).name if ttype.elem_type else "unknown"
+    dtype = dtype_name(ttype.elem_type)
     shape: list[int | str] = []
     for dim in ttype.shape.dim:
         shape.append(dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or "?"))

@@ -160,9 +160,28 @@ def save(model: Model, path: str | Path, *, fmt: str | None = None, job: Job | N
         raise FormatError(f"writing {spec.label} is not supported", path=path)
     from engine.fileio import check_output_path
 
-    check_output_path(path, [model.source_path])
+    check_output_path(path, input_files(model))
     spec.save(model, path, as_job(job))
     return spec
+
+
+EXTERNAL_FILES_KEY = "external_data"
+
+
+def input_files(model: Model) -> list[Path]:
+    """Every file ``model`` was read from: the source file and any external-data files it names.
+
+    A writer must not touch any of them (writing the output over an ONNX model's own
+    weights file destroys the input just as surely as writing over the model).
+    """
+    files: list[Path] = []
+    if model.source_path is not None:
+        files.append(Path(model.source_path))
+        import json
+
+        for name in json.loads(model.metadata.get(EXTERNAL_FILES_KEY) or "[]"):
+            files.append(Path(model.source_path).parent / name)
+    return files
 
 
 def file_dialog_filter() -> str:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import onnx
-from onnx import external_data_helper, numpy_helper
+from onnx import external_data_helper
 
 from engine.errors import FormatError
 from engine.fileio import atomic_path
-from engine.formats import FileFormat, register
+from engine.formats import EXTERNAL_FILES_KEY, FileFormat, register
 from engine.formats.protowire import LEN, VARINT, scan_fields
 from engine.jobs import Job
 from engine.model import Model, approx_size, copy_without_weights, tensor_nbytes
+from engine.onnx_checks import check_graph_dims, data_nbytes
 
 # protobuf refuses to serialise a single message past 2 GiB; above this, weights go out.
 PROTO_LIMIT = 2**31 - 1
@@ -35,16 +37,22 @@ def sniff(head: bytes, path: Path) -> bool:
     return 1 in numbers or 7 in numbers
 
 
-def check_external_locations(model: onnx.ModelProto, base_dir: Path, path: Path) -> None:
-    """Refuse external-data locations that are absolute or lead outside ``base_dir``."""
+def check_external_locations(model: onnx.ModelProto, base_dir: Path, path: Path) -> list[str]:
+    """Refuse external data that lies outside ``base_dir`` or does not fit its file; return the files used.
+
+    Every tensor's location must be a relative path to a regular file inside the model's
+    folder (not the model itself), and its offset and length whole numbers whose range
+    lies inside that file and holds exactly the bytes the tensor's dims need.
+    """
     base = base_dir.resolve()
+    used: list[str] = []
     for tensor in external_data_helper._get_all_tensors(model):
         if not external_data_helper.uses_external_data(tensor):
             continue
-        info = external_data_helper.ExternalDataInfo(tensor)
-        location = info.location
+        entries = {e.key: e.value for e in tensor.external_data}
+        location = entries.get("location", "")
         target = (base / location).resolve()
-        if os.path.isabs(location) or (target != base and base not in target.parents):
+        if not location or "\0" in location or os.path.isabs(location) or (target != base and base not in target.parents):
             raise FormatError(
                 f"tensor {tensor.name!r} points its external data at {location!r}, outside the model's folder",
                 path=path,
@@ -52,6 +60,31 @@ def check_external_locations(model: onnx.ModelProto, base_dir: Path, path: Path)
             )
         if not target.exists():
             raise FormatError(f"external data file {location!r} for tensor {tensor.name!r} is missing", path=path)
+        if not target.is_file() or target == path.resolve():
+            raise FormatError(f"tensor {tensor.name!r} reads its external data from {location!r}, "
+                              "which is not a separate data file", path=path)
+        size = target.stat().st_size
+        numbers = {}
+        for key in ("offset", "length"):
+            text = entries.get(key)
+            if text is None:
+                continue
+            if not text.isdigit():
+                raise FormatError(f"tensor {tensor.name!r}: external data {key} {text!r} is not a whole number >= 0",
+                                  path=path)
+            numbers[key] = int(text)
+        offset = numbers.get("offset", 0)
+        length = numbers.get("length", size - offset)
+        if offset + length > size:
+            raise FormatError(f"tensor {tensor.name!r}: external data bytes {offset}..{offset + length} lie past the "
+                              f"end of {location!r} ({size} bytes); truncated?", path=path)
+        need = data_nbytes(tensor)
+        if tensor.data_type not in (onnx.TensorProto.STRING,) and length != need:
+            raise FormatError(f"tensor {tensor.name!r}: external data holds {length} bytes but dims "
+                              f"{list(tensor.dims)} need {need}", path=path)
+        if location not in used:
+            used.append(location)
+    return used
 
 
 def load(path: Path, job: Job) -> Model:
@@ -62,7 +95,8 @@ def load(path: Path, job: Job) -> Model:
         raise FormatError(f"not a valid ONNX model ({_short(exc)})", path=path) from exc
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise FormatError("ONNX file has no graph (truncated, or another kind of protobuf)", path=path)
-    check_external_locations(model, path.parent, path)
+    check_graph_dims(model, path)  # before any C++ checker or allocation sees the declared sizes
+    external_files = check_external_locations(model, path.parent, path)
     job.report(0.3, "checking")
     external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
     try:
@@ -80,6 +114,8 @@ def load(path: Path, job: Job) -> Model:
         "ir_version": str(model.ir_version),
         "opset": ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import),
     }
+    if external_files:
+        metadata[EXTERNAL_FILES_KEY] = json.dumps(external_files)
     return Model(onnx=model, source_path=path, source_format="onnx", metadata=metadata)
 
 
@@ -100,9 +136,12 @@ def save_proto(model: onnx.ModelProto, path: Path, *, external: bool | None = No
     with atomic_path(path.parent / data_name) as tmp_data, tmp_data.open("wb") as data_fh:
 
         def externalize(tensor: onnx.TensorProto) -> bytes:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor_nbytes(tensor) < 1024:
+            # Typed-field data (float_data...) stays inline: protobuf bounds it, and re-encoding it
+            # as raw bytes would need a dtype conversion that odd types (strings, 4-bit) lack.
+            if (tensor.data_location == onnx.TensorProto.EXTERNAL or not tensor.HasField("raw_data")
+                    or tensor_nbytes(tensor) < 1024):
                 return tensor.SerializeToString()
-            raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.to_array(tensor).tobytes()
+            raw = tensor.raw_data
             offset = -(-data_fh.tell() // 4096) * 4096  # page-aligned, so readers can mmap
             data_fh.seek(offset)
             data_fh.write(raw)
