@@ -54,7 +54,7 @@ def _value_info_spec(value: onnx.ValueInfoProto) -> TensorSpec:
     if ttype.HasField("shape"):
         dims: list[Dim] = []
         for d in ttype.shape.dim:
-            if d.HasField("dim_value"):
+            if d.HasField("dim_value") and d.dim_value >= 0:
                 dims.append(int(d.dim_value))
             elif d.HasField("dim_param") and d.dim_param:
                 dims.append(d.dim_param)
@@ -77,31 +77,133 @@ def output_specs(model: onnx.ModelProto) -> list[TensorSpec]:
     return [_value_info_spec(v) for v in model.graph.output]
 
 
+Shape = Sequence[int | None]
+
+
 def resolve_shape(
-    spec: TensorSpec, *, batch: int | None = None, dims: Mapping[str, int] | None = None
+    spec: TensorSpec,
+    *,
+    batch: int | None = None,
+    dims: Mapping[str, int] | None = None,
+    shape: Shape | None = None,
 ) -> tuple[int, ...]:
-    """A concrete shape for ``spec``: named dims from ``dims``, a dynamic first dim from ``batch``, else 1.
+    """A concrete shape for ``spec``.
+
+    Each dynamic dimension takes, in order of precedence: ``batch`` (the first dimension
+    only), the value ``shape`` gives at that axis, the value ``dims`` gives its name, else 1
+    (see :func:`unresolved_dims` to say so).
 
     Raises:
-        InputError: ``batch`` is given but the input's first dimension is fixed to another value.
+        InputError: ``batch`` is given but the input's first dimension is fixed to another
+            value, or ``shape`` does not fit the input (rank, a fixed dimension, a value < 1).
     """
     dims = dims or {}
+    if shape is not None:
+        check_shape(spec, shape)
     out: list[int] = []
     for i, d in enumerate(spec.shape):
+        given = shape[i] if shape is not None else None
         if isinstance(d, int):
             if i == 0 and batch is not None and d != batch and len(spec.shape) > 1:
                 raise InputError(
                     f"input {spec.name!r} has a fixed batch dimension of {d}, cannot run batch {batch}",
-                    hint="re-export the model with a dynamic batch dimension, or drop --batch",
+                    hint="re-export the model with a dynamic batch dimension, or run the model's batch",
                 )
             out.append(d)
-        elif isinstance(d, str) and d in dims:
-            out.append(int(dims[d]))
         elif i == 0 and batch is not None:
             out.append(int(batch))
+        elif given is not None:
+            out.append(int(given))
+        elif isinstance(d, str) and d in dims:
+            out.append(int(dims[d]))
         else:
             out.append(1)
     return tuple(out)
+
+
+def check_shape(spec: TensorSpec, shape: Shape) -> None:
+    """Check a chosen shape (None where not chosen) against ``spec``'s declared one.
+
+    Raises:
+        InputError: wrong rank, a fixed dimension given another value, or a value below 1.
+    """
+    if spec.shape and len(shape) != len(spec.shape):
+        raise InputError(
+            f"shape {format_shape(shape)} for input {spec.name!r} has rank {len(shape)}, "
+            f"the model expects rank {len(spec.shape)} {spec.shape_text()}"
+        )
+    for axis, (declared, given) in enumerate(zip(spec.shape, shape)):
+        if given is None:
+            continue
+        if int(given) < 1:
+            raise InputError(f"input {spec.name!r} axis {axis}: a dimension must be at least 1, not {given}")
+        if isinstance(declared, int) and int(given) != declared:
+            raise InputError(
+                f"input {spec.name!r} axis {axis} is fixed to {declared} by the model, not {given} "
+                f"(declared {spec.shape_text()})"
+            )
+
+
+def unresolved_dims(
+    specs: Sequence[TensorSpec],
+    *,
+    batch: int | None = None,
+    dims: Mapping[str, int] | None = None,
+    shapes: Mapping[str, Shape] | None = None,
+) -> list[str]:
+    """The dynamic dimensions nothing gives a value for (they would run at 1), as ``x[2] (H)``."""
+    dims = dims or {}
+    shapes = shapes or {}
+    out = []
+    for spec in specs:
+        shape = shapes.get(spec.name)
+        for i, d in enumerate(spec.shape):
+            if isinstance(d, int) or (i == 0 and batch is not None):
+                continue
+            if shape is not None and i < len(shape) and shape[i] is not None:
+                continue
+            if isinstance(d, str) and d in dims:
+                continue
+            out.append(f"{spec.name}[{i}]" + (f" ({d})" if isinstance(d, str) else ""))
+    return out
+
+
+def format_shape(shape: Shape) -> str:
+    """``1x3x224x224``; ``?`` for a dimension not chosen; ``scalar`` for rank 0."""
+    return "x".join("?" if d is None else str(d) for d in shape) or "scalar"
+
+
+def describe_shapes(shapes: Mapping[str, Shape]) -> str:
+    """``x 1x3x224x224, mask 1x16`` for a status line or a report."""
+    return ", ".join(f"{name} {format_shape(shape)}" for name, shape in shapes.items())
+
+
+def parse_shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
+    """``"x=1x3x224x224"`` (or ``x:1,3,224,224``) -> ``("x", (1, 3, 224, 224))``.
+
+    Raises:
+        InputError: not ``NAME=DIMS`` or a dimension that is not a whole number >= 1.
+    """
+    sep = "=" if "=" in text else ":"
+    name, _, dims_text = text.rpartition(sep)
+    name = name.strip()
+    parts = [p.strip() for p in dims_text.replace(",", "x").split("x")] if dims_text.strip() else []
+    if not name or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise InputError(f"shape {text!r} is not NAME=DIMS with whole dimensions >= 1, e.g. x=1x3x224x224")
+    return name, tuple(int(p) for p in parts)
+
+
+def check_shapes(specs: Sequence[TensorSpec], shapes: Mapping[str, Shape]) -> None:
+    """Check chosen shapes by input name: every name is an input, every shape fits it.
+
+    Raises:
+        InputError: an unknown input name, or a shape that does not fit (see :func:`check_shape`).
+    """
+    by_name = {s.name: s for s in specs}
+    for name, shape in shapes.items():
+        if name not in by_name:
+            raise InputError(f"unknown input {name!r}; the model's inputs are: {', '.join(by_name) or '(none)'}")
+        check_shape(by_name[name], shape)
 
 
 def make_feeds(
@@ -111,21 +213,25 @@ def make_feeds(
     batch: int | None = None,
     dims: Mapping[str, int] | None = None,
     int_range: tuple[int, int] = DEFAULT_INT_RANGE,
+    shapes: Mapping[str, Shape] | None = None,
 ) -> dict[str, np.ndarray]:
     """Seeded random inputs for ``specs``: the same seed gives the same arrays on any machine.
 
     Floats are drawn from N(0, 1), integers uniformly from ``int_range`` (half-open),
-    booleans with p=0.5. Dynamic dimensions come from ``dims`` by name, the first one from
-    ``batch``, else 1.
+    booleans with p=0.5. Dynamic dimensions come from ``batch`` (the first one), ``shapes``
+    (a shape by input name, None where not chosen), ``dims`` by name, else 1.
 
     Raises:
-        InputError: an input's element type cannot be generated (strings, complex).
+        InputError: an input's element type cannot be generated (strings, complex), or a
+            shape in ``shapes`` does not fit its input or names no input.
     """
+    shapes = dict(shapes or {})
+    check_shapes(specs, shapes)
     rng = np.random.default_rng(seed)
     feeds: dict[str, np.ndarray] = {}
     lo, hi = int_range
     for spec in specs:
-        shape = resolve_shape(spec, batch=batch, dims=dims)
+        shape = resolve_shape(spec, batch=batch, dims=dims, shape=shapes.get(spec.name))
         dtype = np.dtype(spec.dtype)
         if dtype.kind == "f" or dtype.name in ("bfloat16",) or "float8" in dtype.name:
             arr = rng.standard_normal(shape, dtype=np.float32).astype(dtype)
@@ -137,7 +243,7 @@ def make_feeds(
         else:
             raise InputError(
                 f"cannot generate random data for input {spec.name!r} of type {dtype}",
-                hint="give the inputs in a file (--inputs FILE.npz)",
+                hint="give the inputs in a .npz file",
             )
         feeds[spec.name] = np.ascontiguousarray(arr)
     return feeds

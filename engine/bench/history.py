@@ -71,10 +71,31 @@ class RunSummary:
     target: str
     median_ms: float | None
     path: Path
+    model_path: str = ""
+    threads: int | None = None
+    precision: str = ""
+    batch: int | None = None
+    inputs: str = ""
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "started_at": self.started_at, "kind": self.kind, "model": self.model,
-                "target": self.target, "median_ms": self.median_ms, "path": str(self.path)}
+                "target": self.target, "median_ms": self.median_ms, "path": str(self.path),
+                "model_path": self.model_path, "threads": self.threads, "precision": self.precision,
+                "batch": self.batch, "inputs": self.inputs}
+
+
+def _summary(data: dict, path: Path) -> RunSummary:
+    first = (data.get("runs") or [data])[0] if data.get("kind") == "sweep" else data
+    options = first.get("options") or {}
+    shapes = (first.get("inputs") or {}).get("shapes") or {}
+    return RunSummary(
+        run_id=data.get("run_id", path.stem), started_at=data.get("started_at", ""), kind=data.get("kind", "bench"),
+        model=data.get("model", "?"), target=data.get("target", "?"),
+        median_ms=(data.get("stats") or (data.get("points") or [{}])[0]).get("median_ms"), path=path,
+        model_path=first.get("model_path", ""), threads=options.get("threads"), precision=options.get("precision") or "",
+        batch=first.get("batch"),
+        inputs=", ".join(f"{k} {'x'.join(str(d) for d in v) or 'scalar'}" for k, v in shapes.items()),
+    )
 
 
 def list_runs(limit: int | None = 20) -> list[RunSummary]:
@@ -90,11 +111,7 @@ def list_runs(limit: int | None = 20) -> list[RunSummary]:
         except (OSError, ValueError):
             log.warning("skipping unreadable run file %s", path)
             continue
-        out.append(RunSummary(
-            run_id=data.get("run_id", path.stem), started_at=data.get("started_at", ""), kind=data.get("kind", "bench"),
-            model=data.get("model", "?"), target=data.get("target", "?"),
-            median_ms=(data.get("stats") or (data.get("points") or [{}])[0]).get("median_ms"), path=path,
-        ))
+        out.append(_summary(data, path))
     return out
 
 

@@ -53,12 +53,14 @@ def latencies_csv(runs: list[BenchResult]) -> str:
 
 
 def _stats_table(runs: list[BenchResult]) -> str:
-    head = ["target", "threads", "batch", "runs", "median ms", "mean ms", "p90 ms", "p99 ms", "min ms", "max ms",
+    head = ["target", "threads", "batch", "inputs", "runs", "median ms", "mean ms", "p90 ms", "p99 ms", "min ms", "max ms",
             "CV", "throughput/s"]
     rows = []
     for r in runs:
         s = r.stats
-        cells = [r.target, r.options.get("threads") or "default", r.batch, r.iterations]
+        shapes = (r.inputs or {}).get("shapes") or {}
+        cells = [r.target, r.options.get("threads") or "default", r.batch,
+                 ", ".join(f"{k} {'x'.join(str(d) for d in v) or 'scalar'}" for k, v in shapes.items()), r.iterations]
         cells += [f"{v:.4g}" for v in (s.median_ms, s.mean_ms, s.p90_ms, s.p99_ms, s.min_ms, s.max_ms)]
         cells += [f"{s.cv:.1%}", f"{r.throughput_per_s:.4g}"]
         rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")

@@ -182,6 +182,7 @@ def benchmark(
     seed: int = 0,
     job: Job | None = None,
     on_iteration: Callable[[int, int], None] | None = None,
+    shapes: dict | None = None,
 ) -> BenchResult:
     """Time ``model`` on ``target``.
 
@@ -189,8 +190,10 @@ def benchmark(
     ``duration_s`` (both given: whichever ends first). Cancel is checked between iterations.
 
     Args:
-        feeds: inputs to use; otherwise seeded random inputs (``seed``, ``batch``).
+        feeds: inputs to use; otherwise seeded random inputs (``seed``, ``batch``, ``shapes``).
         on_iteration: called with (index, latency_ns) after each timed iteration.
+        shapes: shapes of generated inputs by input name (None where a dimension is not
+            chosen); a dynamic dimension nothing chooses runs at 1, with a warning.
 
     Raises:
         InputError: feeds do not match the model, or ``batch`` does not fit it.
@@ -206,9 +209,15 @@ def benchmark(
     graph = model.onnx  # None for an unlowered MindIR, which only MindSpore targets open
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     specs = model.io_specs()[0]
+    defaulted: list[str] = []
     if feeds is None:
-        feeds = make_feeds(specs, seed=seed, batch=batch)
+        from engine.inputs import unresolved_dims
+
+        feeds = make_feeds(specs, seed=seed, batch=batch, shapes=shapes)
         input_desc = {"source": "random", "seed": seed}
+        defaulted = unresolved_dims(specs, batch=batch, shapes=shapes)
+        if defaulted:
+            input_desc["defaulted_dims"] = defaulted
     else:
         check_feeds(feeds, specs)
         input_desc = {"source": "given"}
@@ -262,6 +271,10 @@ def benchmark(
         macs=macs, inputs=input_desc, session_info=session_info, machine=machine_info(), started_at=started_at,
         model_path=str(model.source_path or ""),
     )
+    if defaulted:
+        result.warnings.append(
+            f"dynamic dimensions without a chosen size ran at 1: {', '.join(defaulted)}; "
+            "these timings are for a smaller input than the model's real one")
     result.warnings.extend(judge(result))
     for w in result.warnings:
         log.info("%s: %s", result.target, w)

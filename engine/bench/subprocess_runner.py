@@ -71,6 +71,7 @@ def benchmark_in_subprocess(
     seed: int = 0,
     job: Job | None = None,
     on_iteration: Callable[[int, int], None] | None = None,
+    shapes: dict | None = None,
 ) -> BenchResult:
     """:func:`engine.bench.benchmark` run in a worker process; same arguments, same result and errors.
 
@@ -86,7 +87,7 @@ def benchmark_in_subprocess(
         Cancelled: the job was cancelled (the worker is told to stop, and killed if it does not).
     """
     kwargs: dict[str, Any] = dict(options=options, warmup=warmup, iterations=iterations, duration_s=duration_s,
-                                  batch=batch, feeds=feeds, seed=seed)
+                                  batch=batch, feeds=feeds, seed=seed, shapes=shapes)
     if parse_target(target)[0] == "mindspore":
         return benchmark(model, target, job=job, on_iteration=on_iteration, **kwargs)
     job = as_job(job)
@@ -296,7 +297,8 @@ def _run(conn, stop_event, request: dict, cache: dict) -> None:
     job = Job(progress=lambda f, m: conn.send(("progress", f, m)), cancel=stop_event.is_set)
     try:
         model = _load(request["path"], cache)
-        kwargs = {k: request[k] for k in ("options", "warmup", "iterations", "duration_s", "batch", "feeds", "seed")}
+        kwargs = {k: request[k] for k in ("options", "warmup", "iterations", "duration_s", "batch", "feeds", "seed",
+                                             "shapes")}
         result = benchmark(model, request["target"], job=job, on_iteration=on_iteration, **kwargs)
         flush()
         result.session_info.update({"process": "subprocess", "worker_pid": str(os.getpid()),

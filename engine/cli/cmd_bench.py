@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="target environment knob, e.g. ONEDNN_MAX_CPU_ISA=AVX2 for MindSpore (repeatable)")
     p.add_argument("--inputs", metavar="FILE", help="inputs: .npy for a one-input model, .npz by input name")
+    p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                   help="shape of a generated input with dynamic dims, e.g. x=1x3x224x224 (repeatable); "
+                   "dynamic dims not given run at 1, with a warning")
     p.add_argument("--seed", type=int, default=0, help="seed for generated inputs (default 0)")
     p.add_argument("--profile", action="store_true", help="per-node profile (ONNX Runtime profiler), after timing")
     p.add_argument("--top", type=int, default=10, metavar="N", help="rows of the profile to show (default 10)")
@@ -53,6 +56,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-history", action="store_true", help="do not record this run in the run history")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
+
+
+def parse_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
+    """``--shape x=1x3x224x224`` arguments by input name (a usage error when malformed or repeated)."""
+    from engine.cli import UsageError
+    from engine.errors import InputError
+    from engine.inputs import parse_shape_arg
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        try:
+            name, shape = parse_shape_arg(item)
+        except InputError as exc:
+            raise UsageError(f"--shape: {exc.message}") from exc
+        if name in shapes:
+            raise UsageError(f"--shape: input {name!r} given twice")
+        shapes[name] = shape
+    return shapes
 
 
 def _int_list(text: str | None, flag: str) -> list[int | None]:
@@ -105,13 +126,17 @@ def run(args: argparse.Namespace) -> int:
         job = bar.job()
         model = formats.load(args.model, job=job.sub(0.0, 0.05))
         feeds = None
+        shapes = parse_shapes(args.shape)
         if args.inputs:
             if batches != [None]:
                 raise UsageError("--batch cannot be combined with --inputs (the file fixes the shapes)")
+            if shapes:
+                raise UsageError("--shape cannot be combined with --inputs (the file fixes the shapes)")
             feeds = load_feeds(args.inputs, model.io_specs()[0])
         result = sweep(model, args.target, threads=threads, batches=batches, options=options,
                        job=job.sub(0.05, 1.0), warmup=args.warmup, iterations=iterations,
-                       duration_s=args.duration, feeds=feeds, seed=args.seed)
+                       duration_s=args.duration, feeds=feeds, seed=args.seed,
+                       shapes=shapes or None)
     single = result.points[0].result if len(result.points) == 1 else None
     record = single if single is not None else result
     if not args.no_history:

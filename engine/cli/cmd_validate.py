@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", "-t", action="append", metavar="TARGET",
                    help="target to run on (repeatable; default onnxruntime:cpu; see dstudio targets)")
     p.add_argument("--inputs", metavar="FILE", help="inputs: .npy for a one-input model, .npz by input name")
+    p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                   help="shape of a generated input with dynamic dims, e.g. x=1x3x224x224 (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed for generated inputs (default 0)")
     p.add_argument("--rtol", type=float, help="relative tolerance (default: by precision)")
     p.add_argument("--atol", type=float, help="absolute tolerance (default: by precision)")
@@ -57,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and (value < 0 or not math.isfinite(value)):
             raise UsageError(f"--{name} must be a finite number >= 0, not {value}")
+    from engine.cli.cmd_bench import parse_shapes
+
+    shapes = parse_shapes(args.shape)
+    if shapes and args.inputs:
+        raise UsageError("--shape cannot be combined with --inputs (the file fixes the shapes)")
     targets = args.target or ["onnxruntime:cpu"]
     with ProgressBar(enabled=None if not args.json else False) as bar:
         job = bar.job()
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         report = validate(
             model, against=against, targets=targets, inputs_path=args.inputs, seed=args.seed,
             rtol=args.rtol, atol=args.atol, find_divergence=not args.no_divergence, job=job.sub(0.2, 1.0),
+            shapes=shapes or None,
         )
     if args.json:
         print_json(report.to_dict())

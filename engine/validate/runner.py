@@ -119,6 +119,7 @@ def validate(
     find_divergence: bool = True,
     options: object | None = None,
     job: Job | None = None,
+    shapes: Mapping[str, Sequence[int | None]] | None = None,
 ) -> ValidationReport:
     """Check ``model``'s structure, run it (and ``against``) and compare the outputs.
 
@@ -135,13 +136,15 @@ def validate(
         find_divergence: search for the first divergent node when an ONNX comparison fails.
         options: ``engine.backends.TargetOptions`` for every session.
         job: progress and cancel.
+        shapes: shapes of generated inputs by input name (None where a dimension is not
+            chosen); a dynamic dimension nothing chooses runs at 1, with a note.
 
     Raises:
         TargetError: a target is unknown or unavailable here.
         InputError: the inputs do not fit the model.
         FormatError: a model holds no graph.
     """
-    from engine.inputs import check_feeds, input_specs, load_feeds, make_feeds
+    from engine.inputs import check_feeds, input_specs, load_feeds, make_feeds, unresolved_dims
 
     job = as_job(job)
     targets = list(dict.fromkeys(targets)) or ["onnxruntime:cpu"]
@@ -171,8 +174,11 @@ def validate(
         feeds = load_feeds(inputs_path, specs)
         source = str(inputs_path)
     else:
-        feeds = make_feeds(specs, seed=seed)
+        feeds = make_feeds(specs, seed=seed, shapes=shapes)
         source = f"generated (seed {seed})"
+        defaulted = unresolved_dims(specs, shapes=shapes)
+        if defaulted:
+            report.notes.append(f"dynamic dimensions without a chosen size ran at 1: {', '.join(defaulted)}")
     if check_feeds_against is not None:
         check_feeds(feeds, check_feeds_against, source=f"inputs for {against.name}")
     report.inputs = {"source": source,
