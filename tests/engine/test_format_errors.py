@@ -56,9 +56,6 @@ BROKEN = [
     ("truncated.onnx", lambda: _lenet_bytes("onnx")[:100_000], FormatError, "ONNX"),
     ("tensor.onnx", _onnx_tensor, FormatError, "not a recognised model file"),
     ("text.onnx", lambda: b"hello, this is not a model\n" * 10, FormatError, "found text"),
-    # written by MindSpore 2.10 from a while loop (scripts/make_op_fixtures.py, "while_loop")
-    ("while_loop.mindir", lambda: (DATA / "mindir_unsupported" / "while_loop" / "model.mindir").read_bytes(), UnsupportedOpError,
-     "the network has control flow"),
 ]
 
 

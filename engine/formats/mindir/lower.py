@@ -84,7 +84,8 @@ class Lowering:
         # Built in place: make_graph/make_model would copy every weight twice more.
         self.model = onnx.ModelProto()
         self.initializers = self.model.graph.initializer
-        self.values: dict[str, Value] = {}
+        # A ChainMap: control flow inlines a graph in a child scope that sees the outer values.
+        self.values: ChainMap[str, Any] = ChainMap()
         self.types: dict[str, tuple[list[int] | None, np.dtype | None]] = {}
         self._used: set[str] = set()
         self._const_cache: dict[tuple, str] = {}
@@ -110,7 +111,9 @@ class Lowering:
         name = hint if exact else self.unique(hint)
         if exact:
             self._used.add(name)
-        self.initializers.add().CopyFrom(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # np.ascontiguousarray would make a 0-d array 1-d: scalars must stay scalars.
+        array = array if array.flags.c_contiguous else np.array(array, order="C")
+        self.initializers.add().CopyFrom(numpy_helper.from_array(array, name))
         self.types[name] = (list(array.shape), array.dtype)
         return name
 
@@ -165,6 +168,11 @@ class Lowering:
             self.values[full] = name
         for name, value in g.constants.items():
             self.values[name] = Const(value)
+        if g.functions:
+            from engine.formats.mindir.control_flow import FuncRef
+
+            for name in g.functions:
+                self.values[name] = FuncRef(name)
         total = max(len(g.nodes), 1)
         for index, node in enumerate(g.nodes):
             if index % 64 == 0:
@@ -506,7 +514,14 @@ def _drop_pages(source: object, start: int, end: int) -> None:
 
 def _fill_output_shapes(model: onnx.ModelProto) -> None:
     """Give graph outputs the shapes ONNX shape inference derives where the file stated none."""
-    missing = [o for o in model.graph.output if not o.type.tensor_type.HasField("shape")]
+    def unknown(value: onnx.ValueInfoProto) -> bool:
+        ttype = value.type.tensor_type
+        if not ttype.HasField("shape"):
+            return True
+        # A dynamic dim (-1 in the file): inference may name it after the input's ("batch").
+        return any(not d.HasField("dim_value") and not d.dim_param for d in ttype.shape.dim)
+
+    missing = [o for o in model.graph.output if unknown(o)]
     if not missing:
         return
     from engine.model import copy_without_weights
@@ -518,9 +533,11 @@ def _fill_output_shapes(model: onnx.ModelProto) -> None:
     found = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
     for out in missing:
         value = found.get(out.name)
-        if value is not None and value.type.tensor_type.HasField("shape"):
+        had_shape = out.type.tensor_type.HasField("shape")
+        if value is not None and value.type.tensor_type.HasField("shape") and (
+                not had_shape or len(value.type.tensor_type.shape.dim) == len(out.type.tensor_type.shape.dim)):
             out.type.CopyFrom(value.type)
-        else:
+        elif not had_shape:
             out.type.tensor_type.shape.SetInParent()
 
 
@@ -581,3 +598,4 @@ def _load_rules() -> None:
     if not _rules_loaded:
         _rules_loaded = True
         from engine.formats.mindir import ops_array, ops_math, ops_nn, ops_rnn  # noqa: F401  (registration)
+        from engine.formats.mindir import control_flow  # noqa: F401  (If/Loop, scalar ops; after the op table)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from engine.errors import FormatError, UnsupportedOpError
+from engine.errors import FormatError
 from engine.formats import protowire
 from engine.formats._proto import dstudio_mind_ir_pb2 as pb
 from engine.formats.mindir.values import attribute_value, numpy_dtype, tensor_to_array
@@ -43,6 +43,20 @@ class MindInput:
 
 
 @dataclass
+class MindFunction:
+    """A graph MindSpore exported beside the main one (a branch, a loop header, body or exit).
+
+    Its nodes may read the main graph's constants and parameters by name (free variables).
+    """
+
+    name: str
+    inputs: list[MindInput]
+    outputs: list[str]
+    nodes: list[MindNode]
+    constants: dict[str, Any]
+
+
+@dataclass
 class MindGraph:
     """A decoded MindIR main graph."""
 
@@ -55,6 +69,7 @@ class MindGraph:
     metadata: dict[str, str]
     raw_parameters: dict[str, tuple[int, int]] = field(default_factory=dict)
     source: Any = None  # the buffer raw_parameters point into (bytes or an mmap)
+    functions: dict[str, MindFunction] = field(default_factory=dict)  # control flow: name -> graph
 
     def short(self, name: str) -> str:
         """A value name without the ``<graph>:`` prefix MindIR puts on graph-level names."""
@@ -132,19 +147,14 @@ def decode(proto: pb.ModelProto, path: Path, raw_parameters: list[tuple[int, int
     """
     graph = proto.graph
     primitives = {p.name: p for p in proto.primitives}
-    constants: dict[str, Any] = {}
-    nodes: list[MindNode] = []
-    for node in graph.node:
-        if node.op_type == "Constant":
-            value_attr = next((a for a in node.attribute if a.name == "value"), None)
-            if value_attr is None:
-                raise FormatError(f"constant {node.name!r} has no value", path=path, node=node.name)
-            try:
-                constants[node.output[0]] = attribute_value(value_attr)
-            except ValueError as exc:
-                raise FormatError(f"constant {node.name!r}: {exc}", path=path, node=node.name) from None
-            continue
-        nodes.append(_decode_node(node, primitives, path, {f.name for f in proto.functions}))
+    function_names = {f.name for f in proto.functions}
+    nodes, constants = _decode_nodes(graph, primitives, path, function_names)
+    functions: dict[str, MindFunction] = {}
+    for fn in proto.functions:
+        fn_nodes, fn_constants = _decode_nodes(fn, primitives, path, function_names)
+        fn_inputs = [MindInput(v.name, [int(d) for d in v.tensor[0].dims] if v.tensor else [],
+                               v.tensor[0].data_type if v.tensor else 0) for v in fn.input]
+        functions[fn.name] = MindFunction(fn.name, fn_inputs, [o.name for o in fn.output], fn_nodes, fn_constants)
     parameters: dict[str, np.ndarray] = {}
     for tensor in graph.parameter:
         try:
@@ -179,25 +189,47 @@ def decode(proto: pb.ModelProto, path: Path, raw_parameters: list[tuple[int, int
         inputs=inputs,
         outputs=[o.name for o in graph.output],
         metadata=metadata,
+        functions=functions,
     )
 
 
+def _decode_nodes(graph: pb.GraphProto, primitives: dict[str, pb.PrimitiveProto], path: Path,
+                  functions: set[str]) -> tuple[list[MindNode], dict[str, Any]]:
+    """A graph's CNodes (decoded) and its constants (name -> value)."""
+    constants: dict[str, Any] = {}
+    nodes: list[MindNode] = []
+    values = {i.name for i in graph.input} | {n.output[0] for n in graph.node if n.output}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            value_attr = next((a for a in node.attribute if a.name == "value"), None)
+            if value_attr is None:
+                raise FormatError(f"constant {node.name!r} has no value", path=path, node=node.name)
+            try:
+                constants[node.output[0]] = attribute_value(value_attr)
+            except ValueError as exc:
+                raise FormatError(f"constant {node.name!r}: {exc}", path=path, node=node.name) from None
+            continue
+        nodes.append(_decode_node(node, primitives, path, functions, values))
+    return nodes, constants
+
+
 def _decode_node(node: pb.NodeProto, primitives: dict[str, pb.PrimitiveProto], path: Path,
-                 functions: set[str] = frozenset()) -> MindNode:
+                 functions: set[str] = frozenset(), values: set[str] = frozenset()) -> MindNode:
     op_type = node.op_type
     attrs: dict[str, Any] = {}
     prim_name = ""
     instance = ""
+    inputs = list(node.input)
     if op_type.startswith(REF_PREFIX):
         prim_name = op_type[len(REF_PREFIX):]
         prim = primitives.get(prim_name)
-        if prim is None and prim_name in functions:
-            raise UnsupportedOpError(
-                "the network has control flow (a loop or branch that MindSpore exported as separate graphs); "
-                "converting MindIR control flow is not supported yet",
-                path=path, node=node.domain or node.name,
-                hint="export a graph without data-dependent loops/branches (unroll them or make them constant)",
-            )
+        if prim is None and (prim_name in functions or prim_name in values):
+            # Control flow: a call of another exported graph, or of a value that holds one
+            # (the result of Switch or Partial). The callee becomes input 0 of a "Call".
+            out_types = [([int(d) for d in t.dims], t.data_type) for a in node.attribute if a.name == "shape"
+                         for t in a.tensors]
+            return MindNode(name=node.name, op_type="Call", inputs=[prim_name, *inputs], outputs=list(node.output),
+                            attrs={"callee": prim_name}, scope=node.domain, out_types=out_types)
         if prim is None:
             raise FormatError(f"node refers to primitive {prim_name!r}, which the primitives table lacks", path=path, node=node.name)
         op_type = prim.op_type
@@ -214,7 +246,7 @@ def _decode_node(node: pb.NodeProto, primitives: dict[str, pb.PrimitiveProto], p
     return MindNode(
         name=node.name,
         op_type=op_type,
-        inputs=list(node.input),
+        inputs=inputs,
         outputs=list(node.output),
         attrs=attrs,
         scope=node.domain,

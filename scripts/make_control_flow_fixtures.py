@@ -1,0 +1,113 @@
+"""Write MindIR files with control flow and dynamic input dims, with inputs and MindSpore's outputs.
+
+Usage: python scripts/make_control_flow_fixtures.py [OUT_DIR]   (default tests/data/mindir_control)
+
+Needs MindSpore 2.x in a venv with numpy<2 (MindSpore 2.10 with numpy 2 raises SystemError in
+some Python-side ops). Each folder holds model.mindir, several input cases (``case<k>_input_<i>.npy``
+with MindSpore's ``case<k>_expected_<j>.npy``, so both sides of a branch and several trip
+counts are covered) and meta.json.
+
+- ``if_branch``: ``if x.sum() > 0`` on a tensor; MindSpore writes the branches as separate
+  graphs (``functions``), joined by ``Switch`` + ``Partial`` and a call of the switch's result.
+- ``while_loop``: ``while i < n`` with ``n`` a tensor input; the loop is a header graph that a
+  body graph calls again (tail recursion), with an after graph for the exit.
+- ``dynamic_batch``: a small conv net exported with input ``Tensor(shape=[None, 3, 16, 16])``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def networks():
+    import mindspore as ms
+    from mindspore import nn, ops
+
+    class IfBranch(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Dense(8, 8)
+            self.reduce_sum = ops.ReduceSum()
+            self.two = ms.Tensor(2.0, ms.float32)
+
+        # ReduceSum and a tensor factor, not x.sum() and "* 2.0" (SumExt, Muls): the file tests
+        # control flow, with primitives the op table has lowered for long.
+        def construct(self, x):
+            if self.reduce_sum(x) > 0:
+                y = self.fc(x) * self.two
+            else:
+                y = ops.relu(x) - 1.0
+            return y + 1.0
+
+    class WhileLoop(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Dense(8, 8)
+
+        def construct(self, x, n):
+            i = 0
+            while i < n:
+                x = self.fc(x)
+                i += 1
+            return x
+
+    class DynamicBatch(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, pad_mode="pad", padding=1, has_bias=True)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.flatten = nn.Flatten()
+            self.fc = nn.Dense(4, 5)
+
+        def construct(self, x):
+            return self.fc(self.flatten(self.pool(ops.relu(self.conv(x)))))
+
+    rng = np.random.default_rng(0)
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    positive = np.abs(f32(2, 8)) + 0.1
+    return {
+        # name: (class, export inputs (None dims are dynamic), cases)
+        "if_branch": (IfBranch, [positive], [[positive], [-positive]]),
+        "while_loop": (WhileLoop, [f32(2, 8), np.array(3, np.int32)],
+                       [[f32(2, 8), np.array(3, np.int32)], [f32(2, 8), np.array(0, np.int32)],
+                        [f32(2, 8), np.array(5, np.int32)]]),
+        "dynamic_batch": (DynamicBatch, [ms.Tensor(shape=[None, 3, 16, 16], dtype=ms.float32)],
+                          [[f32(1, 3, 16, 16)], [f32(3, 3, 16, 16)]]),
+    }
+
+
+def main() -> int:
+    import mindspore as ms
+
+    ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
+    ms.set_seed(1)
+    out_root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "tests/data/mindir_control"
+    for name, (cls, export_inputs, cases) in networks().items():
+        folder = out_root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        net = cls()
+        net.set_train(False)
+        tensors = [x if isinstance(x, ms.Tensor) else ms.Tensor(x) for x in export_inputs]
+        ms.export(net, *tensors, file_name=str(folder / "model"), file_format="MINDIR")
+        meta_cases = []
+        for k, inputs in enumerate(cases):
+            outputs = net(*[ms.Tensor(x) for x in inputs])
+            outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+            for i, x in enumerate(inputs):
+                np.save(folder / f"case{k}_input_{i}.npy", x)
+            for j, y in enumerate(outputs):
+                np.save(folder / f"case{k}_expected_{j}.npy", y.asnumpy())
+            meta_cases.append({"inputs": [list(x.shape) for x in inputs], "outputs": [list(y.shape) for y in outputs]})
+        (folder / "meta.json").write_text(json.dumps({
+            "name": name, "mindspore_version": ms.__version__, "cases": meta_cases,
+        }, indent=2))
+        print(f"{name}: wrote {folder} ({len(cases)} cases)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
