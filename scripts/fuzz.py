@@ -37,6 +37,7 @@ def campaign(fmt: str, count: int, seed: int, out: Path | None, timeout: float, 
     counts: Counter[str] = Counter()
     by_stage: Counter[str] = Counter()
     found: dict[tuple, dict] = {}
+    catch_all: Counter[str] = Counter()
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"dstudio-fuzz-{fmt}-") as tmp:
         for i in range(count):
@@ -44,6 +45,9 @@ def campaign(fmt: str, count: int, seed: int, out: Path | None, timeout: float, 
             mutant = mutate(rng.choice(seeds), rng)
             result = harness.run_mutant(mutant, Path(tmp) / "case", stage_timeout=timeout)
             counts[result.outcome] += 1
+            if result.kind == "catch-all":
+                counts["typed-by-catch-all"] += 1
+                catch_all[f"{result.where}: {result.error.split(': ', 2)[-1][:80]}"] += 1
             by_stage[f"{result.stage or 'all'}:{result.outcome}"] += 1
             if result.bad and result.signature not in found:
                 info = {"format": fmt, "index": i, "seed": seed, "recipe": mutant.recipe, "outcome": result.outcome,
@@ -62,7 +66,8 @@ def campaign(fmt: str, count: int, seed: int, out: Path | None, timeout: float, 
             if not quiet and (i + 1) % 500 == 0:
                 print(f"  {fmt}: {i + 1}/{count} {dict(counts)} ({time.monotonic() - start:.0f} s)", flush=True)
     return {"format": fmt, "count": count, "seed": seed, "outcomes": dict(counts), "by_stage": dict(by_stage),
-            "distinct_defects": len(found), "defects": list(found.values()), "seconds": round(time.monotonic() - start, 1)}
+            "distinct_defects": len(found), "defects": list(found.values()),
+            "catch_all": dict(catch_all.most_common(50)), "seconds": round(time.monotonic() - start, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:

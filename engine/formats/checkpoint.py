@@ -14,6 +14,7 @@ in ``Model.metadata["ckpt.layout"]`` so saving a loaded file reproduces it exact
 from __future__ import annotations
 
 import binascii
+from math import prod
 import json
 import logging
 from pathlib import Path
@@ -169,6 +170,11 @@ def load(path: Path, job: Job) -> Model:
         tag = value.tag
         if not tag:
             raise FormatError(f"entry at byte {offset} has no name (tag)", path=path)
+        if not isinstance(tag, str):  # protobuf hands back bytes for a proto2 string that is not UTF-8
+            raise FormatError(f"entry at byte {offset} has a name that is not UTF-8 text ({bytes(tag)[:40]!r})",
+                              path=path)
+        if not isinstance(value.tensor.tensor_type, str):
+            raise FormatError(f"tensor {tag!r}: its dtype name is not UTF-8 text", path=path)
         if value.WhichOneof("value") != "tensor":
             raise FormatError(f"entry {tag!r} is a MapParameter (hash-table embedding); not supported",
                               path=path, hint="save the network without MapParameters")
@@ -220,13 +226,16 @@ def _decode(tag: str, type_str: str, dims: tuple[int, ...], content: bytes, path
         if len(content) % 4:
             raise FormatError(f"string entry {tag!r} is {len(content)} bytes, not whole UTF-32 characters", path=path)
         try:
-            return np.frombuffer(content, dtype=f"<U{max(len(content) // 4, 1)}").reshape(())
-        except ValueError:
-            raise FormatError(f"string entry {tag!r} is not valid UTF-32 text", path=path) from None
+            text = content.decode("utf-32-le")
+        except UnicodeDecodeError as exc:
+            raise FormatError(f"string entry {tag!r} is not valid UTF-32 text (byte {exc.start})", path=path) from None
+        return np.asarray(text.rstrip("\0"))  # numpy's fixed-width strings drop trailing NULs too
     dtype = dtype_of(type_str, tag, path)
     if any(d < 0 for d in dims):
         raise FormatError(f"tensor {tag!r} has a negative dimension {list(dims)}", path=path)
-    count = int(np.prod(dims, dtype=np.int64)) if dims else 1
+    if len(dims) > 64:
+        raise FormatError(f"tensor {tag!r} has {len(dims)} dimensions; at most 64 are supported", path=path)
+    count = prod(dims)  # Python integers: a numpy product of huge dims wraps around
     if dims == (0,) and len(content) == dtype.itemsize:
         dims, count = (), 1  # MindSpore's old spelling of a scalar; its reader accepts it too
     if count * dtype.itemsize != len(content):
@@ -282,6 +291,7 @@ def save_params(params: ParameterSet, path: Path, job: Job, layout: dict | None 
     """
     layout = layout or {}
     irregular = layout.get("tensors", {})
+    check_names(params, path)
     total = max(len(params), 1)
     crc = 0
     with atomic_path(path) as tmp, tmp.open("wb") as fh:
@@ -293,6 +303,25 @@ def save_params(params: ParameterSet, path: Path, job: Job, layout: dict | None 
             job.report((i + 1) / total, f"writing {tag}")
         if layout.get("crc"):
             fh.write(CRC_MARK + crc.to_bytes(10, "big"))
+
+
+def check_names(params: ParameterSet, path: Path) -> None:
+    """Refuse, before anything is written, names a checkpoint cannot carry so that it reads back."""
+    for tag, array in params.items():
+        if not isinstance(tag, str) or not tag:
+            raise FormatError(f"a tensor has an empty name ({tag!r}); every checkpoint entry needs one", path=path,
+                              hint="rename it in the source file")
+        try:
+            tag.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FormatError(f"tensor name {tag!r} is not valid Unicode text; a checkpoint stores UTF-8 names",
+                              path=path) from None
+        type_name(np.asarray(array), tag, path)
+        if np.asarray(array).dtype.kind == "U":
+            text = str(np.asarray(array))
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+                raise FormatError(f"string entry {tag!r} holds lone surrogates, which a checkpoint cannot store",
+                                  path=path)
 
 
 def save(model: Model, path: Path, job: Job) -> None:

@@ -8,7 +8,9 @@ save that holds any records their true dtype names in one extra string member,
 from __future__ import annotations
 
 import json
+import struct
 import zipfile
+from math import prod
 from pathlib import Path
 
 import ml_dtypes
@@ -34,34 +36,36 @@ def sniff(head: bytes, path: Path) -> bool:
     return name.endswith(b".npy")
 
 
+# Deflate cannot expand data by more than about 1032:1; a member claiming more is a lie (or a bomb).
+MAX_DEFLATE_RATIO = 1100
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
+               struct.error, UnicodeDecodeError, OverflowError, KeyError)
+
+
 def load(path: Path, job: Job) -> Model:
-    if not zipfile.is_zipfile(path):
-        raise FormatError("not an .npz file: not a zip archive, or truncated", path=path)
-    params = ParameterSet()
+    """Read every member as a plain array, checking each declared size against the bytes present first."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            true_dtypes: dict[str, str] = {}
-            if DTYPES_MEMBER in names:
-                names.remove(DTYPES_MEMBER)
-                true_dtypes = json.loads(str(archive[DTYPES_MEMBER]))
-            for i, name in enumerate(names):
-                try:
-                    array = archive[name]
-                except ValueError as exc:
-                    if "pickle" in str(exc):
-                        raise FormatError(
-                            f"array {name!r} holds Python objects (pickled); refusing to unpickle it",
-                            path=path,
-                            hint="save plain numeric arrays (numpy.savez with numeric dtypes)",
-                        ) from None
-                    raise
-                if name in true_dtypes:
-                    array = _restore(array, true_dtypes[name], name, path)
-                params[name] = array
-                job.report(0.9 * (i + 1) / max(len(names), 1), f"reading {name}")
-    except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError) as exc:
-        raise FormatError(f"corrupt .npz file ({exc})", path=path) from None
+        archive = zipfile.ZipFile(path)
+    except _ZIP_ERRORS as exc:
+        raise FormatError(f"not an .npz file: not a zip archive, or truncated ({_one_line(exc)})", path=path) from None
+    params = ParameterSet()
+    with archive:
+        infos = archive.infolist()
+        names = [_member_name(info, path) for info in infos]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise FormatError(f"the archive holds two arrays named {dup!r}", path=path)
+        true_dtypes: dict[str, str] = {}
+        if DTYPES_MEMBER in names:
+            i = names.index(DTYPES_MEMBER)
+            true_dtypes = _dtype_record(_read_member(archive, infos.pop(i), DTYPES_MEMBER, path), path)
+            names.pop(i)
+        for i, (info, name) in enumerate(zip(infos, names)):
+            array = _read_member(archive, info, name, path, raw_ok=name in true_dtypes)
+            if name in true_dtypes:
+                array = _restore(array, true_dtypes[name], name, path)
+            params[name] = array
+            job.report(0.9 * (i + 1) / max(len(names), 1), f"reading {name}")
     if not params:
         raise FormatError(".npz file holds no arrays", path=path)
     metadata = {
@@ -71,6 +75,94 @@ def load(path: Path, job: Job) -> Model:
         "dtypes": ", ".join(sorted({str(a.dtype) for a in params.values()})),
     }
     return Model(params=params, source_path=path, source_format="npz", metadata=metadata)
+
+
+def _member_name(info: zipfile.ZipInfo, path: Path) -> str:
+    name = info.filename
+    if not name.endswith(".npy"):
+        raise FormatError(f"member {name!r} is not a .npy array; an .npz holds only .npy members", path=path)
+    key = name[: -len(".npy")]
+    if not key:
+        raise FormatError("member '.npy' has an empty array name", path=path)
+    if "\0" in key:
+        raise FormatError(f"member name {key!r} holds a NUL character", path=path)
+    return key
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, path: Path, *,
+                 raw_ok: bool = False) -> np.ndarray:
+    """One .npy member: header parsed, its declared size checked against the member's, then read."""
+    if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+        raise FormatError(f"array {name!r}: stored member says {info.file_size} bytes but holds {info.compress_size}",
+                          path=path)
+    if info.file_size > info.compress_size * MAX_DEFLATE_RATIO + 4096:
+        raise FormatError(f"array {name!r}: member claims {info.file_size} bytes from {info.compress_size} compressed, "
+                          "more than compression can produce (corrupt)", path=path)
+    try:
+        with archive.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=10000)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=10000)
+            else:
+                raise FormatError(f"array {name!r}: .npy format version {version} is not known", path=path)
+            header = fh.tell()
+            _check_dtype(dtype, name, path, raw_ok)
+            if len(shape) > 64:
+                raise FormatError(f"array {name!r} has {len(shape)} dimensions; at most 64 are supported", path=path)
+            count = prod(shape)
+            need = count * dtype.itemsize
+            if info.file_size - header != need:
+                raise FormatError(f"array {name!r} declares shape {list(shape)} of {dtype} ({need} bytes) but its "
+                                  f"member holds {info.file_size - header}", path=path)
+            array = np.empty(count, dtype=dtype)  # sized by a check against the bytes present
+            view = memoryview(array).cast("B") if need else None
+            got = fh.readinto(view) if need else 0
+            if got != need:
+                raise FormatError(f"array {name!r} is truncated: {got} of {need} bytes", path=path)
+    except FormatError:
+        raise
+    except _ZIP_ERRORS + (SyntaxError, TypeError) as exc:
+        raise FormatError(f"array {name!r}: corrupt member ({_one_line(exc)})", path=path) from None
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
+def _check_dtype(dtype: np.dtype, name: str, path: Path, raw_ok: bool) -> None:
+    if dtype.hasobject:
+        raise FormatError(f"array {name!r} holds Python objects (pickled); refusing to unpickle it", path=path,
+                          hint="save plain numeric arrays (numpy.savez with numeric dtypes)")
+    if dtype.fields is not None or dtype.subdtype is not None:
+        raise FormatError(f"array {name!r} has a structured dtype {dtype}; only plain arrays are supported", path=path)
+    if dtype.kind == "V" and not raw_ok:
+        raise FormatError(f"array {name!r} is raw bytes ({dtype}) with no record of its true dtype", path=path)
+    if dtype.kind not in "biufcUSV":
+        raise FormatError(f"array {name!r} has dtype {dtype}, which is not a tensor dtype", path=path)
+    if dtype.itemsize == 0 and dtype.kind in "USV":
+        raise FormatError(f"array {name!r} has zero-width dtype {dtype}", path=path)
+
+
+def _dtype_record(array: np.ndarray, path: Path) -> dict[str, str]:
+    try:
+        record = json.loads(str(array)) if array.dtype.kind == "U" and array.ndim == 0 else None
+    except (ValueError, RecursionError):
+        record = None
+    if not isinstance(record, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in record.items()):
+        raise FormatError(f"member {DTYPES_MEMBER!r} is not a JSON object of dtype names", path=path)
+    return record
+
+
+def _encodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def _restore(array: np.ndarray, name: str, member: str, path: Path) -> np.ndarray:
@@ -94,6 +186,11 @@ def save(model: Model, path: Path, job: Job) -> None:
             raise FormatError(f"array {name!r} holds Python objects; .npz here holds only plain arrays", path=path)
         if name == DTYPES_MEMBER:
             raise FormatError(f"array name {name!r} is reserved", path=path)
+        if not name or "\0" in name or not _encodable(name):
+            raise FormatError(f"array name {name!r} cannot be an .npz member name (empty, NUL or not Unicode)",
+                              path=path, hint="rename it in the source file")
+        if array.dtype.kind not in "biufcUSV" or array.dtype.fields is not None:
+            raise FormatError(f"array {name!r} has dtype {array.dtype}, which .npz here does not hold", path=path)
         if array.dtype in _EXTRA_DTYPES.values():
             true_dtypes[name] = array.dtype.name
         arrays[name] = array

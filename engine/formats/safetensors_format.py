@@ -11,6 +11,7 @@ metadata as ``str:<name>`` and come back as 0-d string arrays.
 from __future__ import annotations
 
 import json
+from math import prod
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,21 @@ def sniff(head: bytes, path: Path) -> bool:
     return head[8:9] == b"{"
 
 
+# Bits per element of each safetensors dtype (the format's own list).
+DTYPE_BITS = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "I16": 16, "U16": 16, "F16": 16,
+    "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "F64": 64, "I64": 64, "U64": 64, "C64": 64,
+}
+MAX_RANK = 64
+
+
 def _check_header(path: Path) -> None:
-    """Diagnose a broken header before the library does, with what was found where."""
+    """Check every field of the header against the file before the library allocates anything.
+
+    Each tensor needs a known dtype, a shape of at most 64 whole numbers >= 0, and
+    ``data_offsets`` [begin, end] inside the data section spanning exactly the bytes its
+    shape and dtype need. Errors name the tensor and the field.
+    """
     total = path.stat().st_size
     with path.open("rb") as fh:
         prefix = fh.read(8)
@@ -55,16 +69,53 @@ def _check_header(path: Path) -> None:
                 f"not safetensors, or truncated: header length {size} but the file has {total - 8} bytes after it",
                 path=path,
             )
-        try:
-            header = json.loads(fh.read(size))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(f"safetensors header is not valid JSON ({exc})", path=path) from None
+        raw = fh.read(size)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"safetensors header is not UTF-8 text (byte {8 + exc.start})", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"safetensors header is not valid JSON ({exc})", path=path) from None
+    except RecursionError:
+        raise FormatError("safetensors header nests too deeply to be a tensor table", path=path) from None
     if not isinstance(header, dict):
         raise FormatError("safetensors header is not a JSON object", path=path)
-    end = max((max(v.get("data_offsets", [0, 0])) for k, v in header.items() if k != "__metadata__"
-               and isinstance(v, dict)), default=0)
-    if 8 + size + end > total:
-        raise FormatError(f"truncated: tensors need {8 + size + end} bytes but the file has {total}", path=path)
+    body = total - 8 - size
+    for name, entry in header.items():
+        if name == "__metadata__":
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+                raise FormatError("safetensors __metadata__ must map names to strings", path=path)
+            continue
+        _check_entry(name, entry, body, path)
+
+
+def _check_entry(name: str, entry: object, body: int, path: Path) -> None:
+    if not isinstance(entry, dict):
+        raise FormatError(f"tensor {name!r}: header entry is not an object", path=path)
+    dtype = entry.get("dtype")
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+        raise FormatError(f"tensor {name!r}: dtype {dtype!r} is not a safetensors dtype this reader knows "
+                          f"({', '.join(DTYPE_BITS)})", path=path)
+    shape = entry.get("shape")
+    if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(
+            type(d) is int and d >= 0 for d in shape):
+        shown = shape if not isinstance(shape, list) or len(shape) <= 8 else f"a list of {len(shape)} entries"
+        raise FormatError(f"tensor {name!r}: shape {shown!r} is not a list of at most {MAX_RANK} whole numbers >= 0",
+                          path=path)
+    offsets = entry.get("data_offsets")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
+        raise FormatError(f"tensor {name!r}: data_offsets {offsets!r} is not a pair of whole numbers", path=path)
+    begin, end = offsets
+    if 0 <= begin <= end and end > body:
+        raise FormatError(f"truncated: tensors need {end - body} bytes more than the file has (tensor {name!r} "
+                          f"ends at data byte {end}; the data section holds {body})", path=path)
+    if not 0 <= begin <= end <= body:
+        raise FormatError(f"tensor {name!r}: data_offsets [{begin}, {end}] lie outside the {body}-byte data section",
+                          path=path)
+    need = (prod(shape) * DTYPE_BITS[dtype] + 7) // 8
+    if end - begin != need:
+        raise FormatError(f"tensor {name!r}: shape {shape} of {dtype} needs {need} bytes but data_offsets span "
+                          f"{end - begin}", path=path)
 
 
 def load(path: Path, job: Job) -> Model:
@@ -77,13 +128,19 @@ def load(path: Path, job: Job) -> Model:
             names = list(fh.keys())
             header_meta = fh.metadata() or {}
             for i, name in enumerate(names):
-                params[name] = fh.get_tensor(name)
+                try:
+                    params[name] = fh.get_tensor(name)
+                except (TypeError, ValueError) as exc:  # a dtype numpy cannot hold (F8 without ml_dtypes...)
+                    raise FormatError(f"tensor {name!r}: cannot read ({str(exc).splitlines()[0][:160]})",
+                                      path=path) from None
                 job.report(0.9 * (i + 1) / max(len(names), 1), f"reading {name}")
     except SafetensorError as exc:
         raise FormatError(f"not a valid safetensors file ({exc})", path=path) from None
     metadata: dict[str, str] = {}
     for key, value in header_meta.items():
         if key.startswith(STR_PREFIX):
+            if key[len(STR_PREFIX):] in params:
+                raise FormatError(f"string entry {key!r} has the name of a tensor", path=path)
             params[key[len(STR_PREFIX):]] = np.asarray(str(value))
         else:
             metadata[META_PREFIX + key] = str(value)
@@ -110,7 +167,12 @@ def save(model: Model, path: Path, job: Job) -> None:
     meta = {k[len(META_PREFIX):]: v for k, v in model.metadata.items() if k.startswith(META_PREFIX)}
     tensors: dict[str, np.ndarray] = {}
     for name, array in params.items():
+        if not isinstance(name, str) or not name or name == "__metadata__" or not _encodable(name):
+            raise FormatError(f"tensor name {name!r} cannot be stored in safetensors (empty, reserved, or not "
+                              "Unicode text)", path=path)
         if array.dtype.kind == "U" and array.ndim == 0:
+            if not _encodable(str(array)):
+                raise FormatError(f"string entry {name!r} is not valid Unicode text", path=path)
             meta[STR_PREFIX + name] = str(array)
         elif array.dtype.kind in "USO":
             raise FormatError(f"tensor {name!r} has dtype {array.dtype}; safetensors holds only numbers", path=path)
@@ -124,6 +186,14 @@ def save(model: Model, path: Path, job: Job) -> None:
             save_file(tensors, str(tmp), metadata=meta or None)
     except (SafetensorError, ValueError, TypeError) as exc:
         raise FormatError(f"cannot write safetensors ({exc})", path=path) from None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 FORMAT = register(

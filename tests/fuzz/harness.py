@@ -206,7 +206,10 @@ def _classify(exc: BaseException) -> dict:
     if isinstance(exc, MemoryError) or (isinstance(exc, EngineError) and "out of memory" in line):
         return {"outcome": "over-memory", "error": line, "kind": "MemoryError", "where": _where(exc)}
     if isinstance(exc, EngineError):
-        return {"outcome": "typed", "error": line, "kind": type(exc).__name__}
+        # formats.load's last-chance wrapper: typed, but the format code did not say what is wrong.
+        kind = "catch-all" if "cannot read as " in line and exc.__cause__ is not None else type(exc).__name__
+        return {"outcome": "typed", "error": line, "kind": kind,
+                "where": _where(exc.__cause__) if kind == "catch-all" else ""}
     return {"outcome": "untyped", "error": line, "kind": type(exc).__name__, "where": _where(exc)}
 
 
