@@ -11,7 +11,12 @@ counts are covered) and meta.json.
   graphs (``functions``), joined by ``Switch`` + ``Partial`` and a call of the switch's result.
 - ``while_loop``: ``while i < n`` with ``n`` a tensor input; the loop is a header graph that a
   body graph calls again (tail recursion), with an after graph for the exit.
+- ``if_in_while``, ``nested_while``, ``while_tensor_cond``, ``if_elif``: a branch in a loop body,
+  a loop in a loop, a condition computed from the loop state, an if/elif/else with two outputs.
 - ``dynamic_batch``: a small conv net exported with input ``Tensor(shape=[None, 3, 16, 16])``.
+
+Tensor constants (``ms.Tensor(2.0)``) stand in for Python floats where MindSpore 2.10 would
+write ``Muls``/``LessScalar``: these files test control flow, not the op table.
 """
 
 from __future__ import annotations
@@ -55,6 +60,72 @@ def networks():
                 i += 1
             return x
 
+    class IfInWhile(nn.Cell):
+        """A branch inside a loop body: MindSpore joins it before the body calls the header again."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Dense(8, 8)
+            self.reduce_sum = ops.ReduceSum()
+
+        def construct(self, x, n):
+            i = 0
+            while i < n:
+                if self.reduce_sum(x) > 0:
+                    x = self.fc(x)
+                else:
+                    x = x + 1.0
+                i += 1
+            return x
+
+    class NestedWhile(nn.Cell):
+        """A loop in a loop; the inner body reads a constant the outer exit graph declares."""
+
+        def __init__(self):
+            super().__init__()
+            self.half = ms.Tensor(0.5, ms.float32)
+
+        def construct(self, x, n):
+            i = 0
+            while i < n:
+                j = 0
+                while j < n:
+                    x = x * self.half + 1.0
+                    j += 1
+                i += 1
+            return x
+
+    class WhileTensorCond(nn.Cell):
+        """A loop whose condition is computed from the carried tensor itself."""
+
+        def __init__(self):
+            super().__init__()
+            self.reduce_sum = ops.ReduceSum()
+            self.limit = ms.Tensor(10.0, ms.float32)
+
+        def construct(self, x):
+            while self.reduce_sum(x) < self.limit:
+                x = x + 1.0
+            return x
+
+    class IfElif(nn.Cell):
+        """if / elif / else: a branch whose else side holds another branch; two outputs."""
+
+        def __init__(self):
+            super().__init__()
+            self.reduce_sum = ops.ReduceSum()
+            self.two = ms.Tensor(2.0, ms.float32)
+
+        def construct(self, x):
+            s = self.reduce_sum(x)
+            if s > 1.0:
+                out = x * self.two
+            elif s > -1.0:
+                out = x - 5.0
+            else:
+                out = ops.relu(x)
+            return out, s
+
     class DynamicBatch(nn.Cell):
         def __init__(self):
             super().__init__()
@@ -75,6 +146,14 @@ def networks():
         "while_loop": (WhileLoop, [f32(2, 8), np.array(3, np.int32)],
                        [[f32(2, 8), np.array(3, np.int32)], [f32(2, 8), np.array(0, np.int32)],
                         [f32(2, 8), np.array(5, np.int32)]]),
+        "if_in_while": (IfInWhile, [f32(2, 8), np.array(3, np.int32)],
+                        [[f32(2, 8), np.array(3, np.int32)], [-np.abs(f32(2, 8)), np.array(2, np.int32)],
+                         [f32(2, 8), np.array(0, np.int32)]]),
+        "nested_while": (NestedWhile, [f32(2, 3), np.array(2, np.int32)],
+                         [[f32(2, 3), np.array(2, np.int32)], [f32(2, 3), np.array(3, np.int32)]]),
+        "while_tensor_cond": (WhileTensorCond, [f32(2, 3)], [[f32(2, 3)], [f32(2, 3) + 3.0]]),
+        "if_elif": (IfElif, [positive[:, :3]],
+                    [[positive[:, :3]], [np.full((2, 3), 0.01, np.float32)], [-positive[:, :3]]]),
         "dynamic_batch": (DynamicBatch, [ms.Tensor(shape=[None, 3, 16, 16], dtype=ms.float32)],
                           [[f32(1, 3, 16, 16)], [f32(3, 3, 16, 16)]]),
     }

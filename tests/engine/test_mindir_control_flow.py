@@ -15,22 +15,28 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 CONTROL = DATA / "mindir_control"
 
 
-def _cases(folder: Path) -> list[tuple[list[np.ndarray], np.ndarray]]:
+def _cases(folder: Path, every_output: bool = False) -> list[tuple[list[np.ndarray], object]]:
+    """(inputs, MindSpore's first output), or (inputs, all of MindSpore's outputs)."""
     cases = []
     k = 0
     while (folder / f"case{k}_input_0.npy").exists():
         inputs = [np.load(p) for p in sorted(folder.glob(f"case{k}_input_*.npy"))]
-        cases.append((inputs, np.load(folder / f"case{k}_expected_0.npy")))
+        expected = [np.load(p) for p in sorted(folder.glob(f"case{k}_expected_*.npy"))]
+        cases.append((inputs, expected if every_output else expected[0]))
         k += 1
     return cases
 
 
-def _run(model: onnx.ModelProto, inputs: list[np.ndarray]) -> np.ndarray:
+def _run_all(model: onnx.ModelProto, inputs: list[np.ndarray]) -> list[np.ndarray]:
     import onnxruntime as ort
 
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
-    return session.run(None, dict(zip(names, inputs)))[0]
+    return session.run(None, dict(zip(names, inputs)))
+
+
+def _run(model: onnx.ModelProto, inputs: list[np.ndarray]) -> np.ndarray:
+    return _run_all(model, inputs)[0]
 
 
 def _assert_matches(actual: np.ndarray, expected: np.ndarray) -> None:
@@ -39,7 +45,11 @@ def _assert_matches(actual: np.ndarray, expected: np.ndarray) -> None:
     assert float(np.abs(actual - expected).max()) <= tolerance
 
 
-@pytest.mark.parametrize("name,op", [("if_branch", "If"), ("while_loop", "Loop")])
+FIXTURES = [("if_branch", "If"), ("while_loop", "Loop"), ("if_in_while", "Loop"), ("nested_while", "Loop"),
+            ("while_tensor_cond", "Loop"), ("if_elif", "If")]
+
+
+@pytest.mark.parametrize("name,op", FIXTURES, ids=[f[0] for f in FIXTURES])
 def test_control_flow_converts_and_matches_mindspore(name, op, tmp_path):
     folder = CONTROL / name
     model = formats.load(folder / "model.mindir")
@@ -49,10 +59,23 @@ def test_control_flow_converts_and_matches_mindspore(name, op, tmp_path):
     formats.save(model, out)
     written = onnx.load(out)
     onnx.checker.check_model(written, full_check=True)
-    cases = _cases(folder)
+    cases = _cases(folder, every_output=True)
     assert len(cases) >= 2
     for inputs, expected in cases:
-        _assert_matches(_run(written, inputs), expected)
+        actual = _run_all(written, inputs)
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected):
+            _assert_matches(a, e)
+
+
+def test_loop_in_loop_and_branch_in_loop_nest_in_the_body():
+    nested = formats.load(CONTROL / "nested_while" / "model.mindir").onnx
+    outer = next(n for n in nested.graph.node if n.op_type == "Loop")
+    assert "Loop" in [n.op_type for n in outer.attribute[0].g.node]
+    branchy = formats.load(CONTROL / "if_in_while" / "model.mindir").onnx
+    loop = next(n for n in branchy.graph.node if n.op_type == "Loop")
+    assert "If" in [n.op_type for n in loop.attribute[0].g.node]
+    assert len(loop.input) == 2 + 2  # the counter and x; weights and the bound stay outside
 
 
 def test_if_takes_both_branches():

@@ -172,6 +172,11 @@ def _call_graph(lo: Lowering, name: str, args: tuple, node: MindNode) -> Value:
 
 def inline(lo: Lowering, name: str, args: tuple, node: MindNode | None) -> Value:
     """Lower graph ``name``'s nodes in place with its inputs bound to ``args``; its output value."""
+    return _inline_scoped(lo, name, args, node)[0]
+
+
+def _inline_scoped(lo: Lowering, name: str, args: tuple, node: MindNode | None) -> tuple[Value, Any]:
+    """:func:`inline`, also returning the graph's scope (closures it made still read it)."""
     fn = lo.graph.functions.get(name)
     if fn is None:
         raise _fail(lo, node, f"call of {_short(name)!r}, which the file does not define")
@@ -179,20 +184,30 @@ def inline(lo: Lowering, name: str, args: tuple, node: MindNode | None) -> Value
         raise _fail(lo, node, f"graph {_short(name)!r} takes {len(fn.inputs)} arguments, called with {len(args)}")
     state = _state(lo)
     saved = lo.values
-    lo.values = saved.new_child()
+    scope = lo.values = saved.new_child()
     state.stack.append(name)
     try:
         for inp, arg in zip(fn.inputs, args):
-            lo.values[inp.name] = arg
+            scope[inp.name] = arg
         for cname, value in fn.constants.items():
-            lo.values[cname] = Const(value)
+            scope[cname] = Const(value)
         for inner in fn.nodes:
-            lo.values[inner.outputs[0]] = lo.lower_tracked(inner)
-        outputs = [lo.values.get(o) for o in fn.outputs]
+            scope[inner.outputs[0]] = lo.lower_tracked(inner)
+        outputs = [scope.get(o) for o in fn.outputs]
     finally:
         state.stack.pop()
         lo.values = saved
-    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+    return (outputs[0] if len(outputs) == 1 else tuple(outputs)), scope
+
+
+@contextmanager
+def _in_scope(lo: Lowering, scope: Any) -> Iterator[None]:
+    saved = lo.values
+    lo.values = scope
+    try:
+        yield
+    finally:
+        lo.values = saved
 
 
 @contextmanager
@@ -205,13 +220,19 @@ def _probing(lo: Lowering, header: str) -> Iterator[None]:
         state.probing.discard(header)
 
 
-def _probe(lo: Lowering, header: str, args: tuple, node: MindNode) -> _Pending:
-    """Inline the header up to its switch: the condition and both closures, on ``args``."""
+def _probe(lo: Lowering, header: str, args: tuple, node: MindNode) -> tuple[_Pending, Any]:
+    """Inline the header up to its switch: the condition and both closures on ``args``, and its scope."""
     with _probing(lo, header):
-        result = inline(lo, header, args, node)
+        result, scope = _inline_scoped(lo, header, args, node)
     if not isinstance(result, _Pending):
         raise _fail(lo, node, f"loop header {_short(header)!r} does not end in a switch")
-    return result
+    return result, scope
+
+
+def _follow(lo: Lowering, pending: _Pending, scope: Any, branch: bool, node: MindNode) -> Value:
+    """Call one side of a probed header's switch, inside the header's scope (its closures read it)."""
+    with _in_scope(lo, scope):
+        return call_value(lo, pending.if_true if branch else pending.if_false, pending.args, node)
 
 
 # --- recognising loops -------------------------------------------------------------------------
@@ -226,8 +247,23 @@ def _references(fn: MindFunction) -> set[str]:
     return found
 
 
+def _reaches(lo: Lowering, start: str, target: str) -> bool:
+    """True when graph ``start`` calls or binds ``target``, directly or through other graphs."""
+    functions = lo.graph.functions
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name == target:
+            return True
+        if name in seen or name not in functions:
+            continue
+        seen.add(name)
+        todo.extend(_references(functions[name]))
+    return False
+
+
 def _loop_parts(lo: Lowering, header: str) -> tuple[str, str] | None:
-    """(body, exit) when ``header`` is a loop header: its switch's true closure calls it back."""
+    """(body, exit) when ``header`` is a loop header: its switch's true closure leads back to it."""
     state = _state(lo)
     if header in state.headers:
         return state.headers[header]
@@ -242,29 +278,11 @@ def _loop_parts(lo: Lowering, header: str) -> tuple[str, str] | None:
             t, f = producer.get(node.inputs[1]), producer.get(node.inputs[2])
             if t is None or f is None or t.op_type != "Partial" or f.op_type != "Partial":
                 continue
-            body = functions.get(t.inputs[0])
-            if body is not None and header in _references(body):
+            if t.inputs[0] in functions and _reaches(lo, t.inputs[0], header):
                 parts = (t.inputs[0], f.inputs[0])
                 break
     state.headers[header] = parts
     return parts
-
-
-def _invariant_positions(lo: Lowering, header: str, body: str) -> set[int]:
-    """Header inputs the body passes back unchanged: read from outside the loop, not carried."""
-    functions = lo.graph.functions
-    h, b = functions[header], functions[body]
-    partial = next((n for n in h.nodes if n.op_type == "Partial" and n.inputs[0] == body), None)
-    tail = next((n for n in b.nodes if n.op_type == "Call" and n.inputs[0] == header), None)
-    if partial is None or tail is None:
-        return set()
-    bound = dict(zip((i.name for i in b.inputs), partial.inputs[1:]))
-    h_names = [i.name for i in h.inputs]
-    same = set()
-    for k, arg in enumerate(tail.inputs[1:]):
-        if k < len(h_names) and bound.get(arg) == h_names[k]:
-            same.add(k)
-    return same
 
 
 # --- If and Loop -------------------------------------------------------------------------------
@@ -330,8 +348,12 @@ def _lower_if(lo: Lowering, cond: Any, if_true: Any, if_false: Any, args: tuple,
     for value in (then_value, else_value):
         if any(isinstance(v, Unknown) for v in _flatten(value)):
             return next(v for v in _flatten(value) if isinstance(v, Unknown))
-        if any(isinstance(v, (_Pending, _TailCall, Closure, FuncRef, SwitchValue)) for v in _flatten(value)):
-            raise _fail(lo, node, "a branch returns a graph or re-enters a loop, which ONNX If cannot express")
+    if isinstance(then_value, _TailCall) or isinstance(else_value, _TailCall):
+        raise _fail(lo, node, "a branch of a loop body leaves the loop (break, or return inside a while), "
+                              "which is not supported yet")
+    for value in (then_value, else_value):
+        if any(isinstance(v, (_Pending, Closure, FuncRef, SwitchValue)) for v in _flatten(value)):
+            raise _fail(lo, node, "a branch returns a function, which ONNX If cannot express")
     then_outs = _branch_outputs(lo, then_nodes, then_value, f"{base}_then")
     else_outs = _branch_outputs(lo, else_nodes, else_value, f"{base}_else")
     if len(then_outs) != len(else_outs):
@@ -353,58 +375,102 @@ def _lower_if(lo: Lowering, cond: Any, if_true: Any, if_false: Any, args: tuple,
     return _structure(then_value, outs)
 
 
+def _first_unknown(values: list) -> Unknown | None:
+    return next((v for v in _flatten(tuple(values)) if isinstance(v, Unknown)), None)
+
+
 def _lower_loop(lo: Lowering, header: str, args: tuple, node: MindNode) -> Value:
-    body_name, _exit = _loop_parts(lo, header)  # type: ignore[misc]
     fn = lo.graph.functions[header]
-    first = _probe(lo, header, args, node)
+    first, scope = _probe(lo, header, args, node)
     if isinstance(first.cond, Const) and not bool(np.asarray(first.cond.value)):
-        return call_value(lo, first.if_false, first.args, node)  # never entered
-    if any(isinstance(a, Unknown) for a in _flatten(args)) or isinstance(first.cond, Unknown):
-        return next((a for a in _flatten(args) if isinstance(a, Unknown)), first.cond)
-    invariant = _invariant_positions(lo, header, body_name)
-    carried = [k for k, a in enumerate(args) if k not in invariant and not _is_monad(a)]
+        return _follow(lo, first, scope, False, node)  # never entered
+    unknown = _first_unknown([*args, first.cond])
+    if unknown is not None:
+        return unknown
     base = lo.unique(f"{node.scope or 'Loop'}/Loop").replace("/", "_")
+    cond0 = _bool_tensor(lo, first.cond, f"{base}_cond0")
+    # Every tensor argument is carried at first; what the body passes back unchanged (weights,
+    # the loop bound) is then read from outside instead and the body built again.
+    candidates = [k for k, a in enumerate(args) if not _is_monad(a) and isinstance(a, (str, Const))]
+    built = _build_body(lo, header, args, candidates, base, node)
+    if isinstance(built, Unknown):
+        return built
+    unchanged = built[3]
+    if unchanged:
+        built = _build_body(lo, header, args, [k for k in candidates if k not in unchanged], base, node)
+        if isinstance(built, Unknown):
+            return built
+    carried, graph, initial, _ = built
+    types = [lo.types[name] for name in initial]
+    finals = [lo.unique(f"{base}_{_short(fn.inputs[k].name)}_final") for k in carried]
+    lo.nodes.append(helper.make_node("Loop", ["", cond0, *initial], finals, name=base, body=graph))
+    final_args = list(args)
+    for k, name, t in zip(carried, finals, types):
+        final_args[k] = name
+        lo.types[name] = t
+    last, scope = _probe(lo, header, tuple(final_args), node)
+    return _follow(lo, last, scope, False, node)
+
+
+def _build_body(lo: Lowering, header: str, args: tuple, carried: list[int], base: str,
+                node: MindNode) -> tuple[list[int], Any, list[str], set[int]] | Unknown:
+    """The Loop body for ``header`` carrying positions ``carried``.
+
+    Returns (carried, body graph, initial state tensors, carried positions the body passes
+    back unchanged), or the Unknown a node inside made.
+    """
+    fn = lo.graph.functions[header]
     initial, types = [], []
     for k in carried:
-        arg = args[k]
-        if not isinstance(arg, (str, Const)):
-            raise _fail(lo, node, f"loop state {_short(fn.inputs[k].name)!r} is a {type(arg).__name__}, not a tensor")
-        tensor = lo._as_tensor_name(arg, f"{base}_init{k}")
+        tensor = lo._as_tensor_name(args[k], f"{base}_init{k}")
         dims, dtype = lo.types.get(tensor, (None, None))
         declared = fn.inputs[k]
         if declared.data_type:
             dtype = numpy_dtype(declared.data_type)
         if dtype is None:
             raise _fail(lo, node, f"the type of loop state {_short(declared.name)!r} is not known")
+        if declared.data_type and lo.types.get(tensor, (None, None))[1] not in (None, np.dtype(dtype)):
+            tensor = lo.emit("Cast", [tensor], name=f"{base}/Cast{k}", outputs=[f"{base}_init{k}_cast"],
+                             to=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+        lo.types[tensor] = (dims, np.dtype(dtype))
         initial.append(tensor)
         types.append((dims, np.dtype(dtype)))
-    cond0 = _bool_tensor(lo, first.cond, f"{base}_cond0")
-
     iter_in, cond_in = lo.unique(f"{base}_iter"), lo.unique(f"{base}_cond_in")
     state_in = [lo.unique(f"{base}_{_short(fn.inputs[k].name)}") for k in carried]
     for name, t in zip(state_in, types):
         lo.types[name] = t
 
-    def body() -> tuple[str, list]:
+    def body() -> tuple[Any, list]:
         body_args = list(args)
         for k, name in zip(carried, state_in):
             body_args[k] = name
-        entry = _probe(lo, header, tuple(body_args), node)
+        entry, scope = _probe(lo, header, tuple(body_args), node)
         state = _state(lo)
         state.bodies.append(header)
         try:
-            step = call_value(lo, entry.if_true, entry.args, node)
+            step = _follow(lo, entry, scope, True, node)
         finally:
             state.bodies.pop()
+        if isinstance(step, Unknown):
+            return step, []
         if not isinstance(step, _TailCall):
             raise _fail(lo, node, f"the body of loop {_short(header)!r} does not end by calling the loop again")
-        nxt = _probe(lo, header, step.args, node)
-        cond_next = _bool_tensor(lo, nxt.cond, f"{base}_cond_next")
-        return cond_next, [step.args[k] for k in carried]
+        nxt, _ = _probe(lo, header, step.args, node)
+        if isinstance(nxt.cond, Unknown):
+            return nxt.cond, []
+        next_state = []
+        for k, (_, dtype) in zip(carried, types):
+            value = step.args[k]
+            if isinstance(value, Const):  # a state reset to a constant keeps the state's dtype
+                value = lo.const_tensor(value.value, dtype=dtype, hint=f"{base}_next{k}")
+            next_state.append(value)
+        return _bool_tensor(lo, nxt.cond, f"{base}_cond_next"), next_state
 
     nodes, (cond_next, next_state) = _subgraph(lo, body, f"{base}_body")
-    if any(isinstance(v, Unknown) for v in [cond_next, *next_state]):
-        return next(v for v in next_state if isinstance(v, Unknown))
+    unknown = _first_unknown([cond_next, *next_state])
+    if unknown is not None:
+        return unknown
+    unchanged = {k for k, name, value in zip(carried, state_in, next_state) if value == name}
     outs = _branch_outputs(lo, nodes, (cond_next, *next_state), f"{base}_body")
     inputs = [helper.make_tensor_value_info(iter_in, TensorProto.INT64, []),
               helper.make_tensor_value_info(cond_in, TensorProto.BOOL, [])]
@@ -413,15 +479,53 @@ def _lower_loop(lo: Lowering, header: str, args: tuple, node: MindNode) -> Value
     outputs = [helper.make_tensor_value_info(outs[0], TensorProto.BOOL, None)]
     outputs += [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(t[1]), None)
                 for o, t in zip(outs[1:], types)]
-    graph = helper.make_graph(nodes, f"{base}_body", inputs, outputs)
-    finals = [lo.unique(f"{base}_{_short(fn.inputs[k].name)}_final") for k in carried]
-    lo.nodes.append(helper.make_node("Loop", ["", cond0, *initial], finals, name=base, body=graph))
-    final_args = list(args)
-    for k, name, t in zip(carried, finals, types):
-        final_args[k] = name
-        lo.types[name] = t
-    last = _probe(lo, header, tuple(final_args), node)
-    return call_value(lo, last.if_false, last.args, node)
+    return carried, helper.make_graph(nodes, f"{base}_body", inputs, outputs), initial, unchanged
+
+
+def prune(nodes: list) -> list:
+    """``nodes`` without those whose outputs nothing reads (probing a header on the final state
+    leaves its condition behind). Graph outputs are read by the driver's Identity nodes."""
+    def reads(node: Any) -> set[str]:
+        names = set(node.input)
+        for attr in node.attribute:
+            for graph in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                for inner in graph.node:
+                    names |= reads(inner)
+                names |= {o.name for o in graph.output}
+        return names
+
+    keep = list(nodes)
+    while True:
+        used: set[str] = set()
+        for node in keep:
+            used |= reads(node)
+        kept = [n for n in keep if (n.op_type == "Identity" and n.name.startswith("Return/")) or any(o in used for o in n.output)]
+        if len(kept) == len(keep):
+            return kept
+        keep = kept
+
+
+def shared_constants(graph: Any) -> dict[str, Const]:
+    """Constants of the exported graphs, for the graphs that read them as free variables.
+
+    MindSpore lets one graph read a constant another graph defines (a loop body reads the
+    ``1`` its exit graph declares). A name two graphs define with different values is left out.
+    """
+    found: dict[str, Any] = {}
+    clashes: set[str] = set()
+    for fn in graph.functions.values():
+        for name, value in fn.constants.items():
+            if name in found and not _same(found[name], value):
+                clashes.add(name)
+            found.setdefault(name, value)
+    return {name: Const(value) for name, value in found.items() if name not in clashes}
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return type(a) is type(b) and bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except (TypeError, ValueError):
+        return a is b
 
 
 PLUMBING.update({"Partial": _partial, "Switch": _switch, "Call": _call})

@@ -169,10 +169,11 @@ class Lowering:
         for name, value in g.constants.items():
             self.values[name] = Const(value)
         if g.functions:
-            from engine.formats.mindir.control_flow import FuncRef
+            from engine.formats.mindir.control_flow import FuncRef, shared_constants
 
             for name in g.functions:
                 self.values[name] = FuncRef(name)
+            self.values.maps.append(shared_constants(g))  # lowest priority: free variables
         total = max(len(g.nodes), 1)
         for index, node in enumerate(g.nodes):
             if index % 64 == 0:
@@ -208,6 +209,10 @@ class Lowering:
         model = self.model
         graph = model.graph
         graph.name = _sanitize(g.name)
+        if g.functions:
+            from engine.formats.mindir.control_flow import prune
+
+            self.nodes = prune(self.nodes)
         graph.node.extend(self.nodes)
         graph.input.extend(inputs)
         graph.output.extend(outputs)
@@ -278,18 +283,24 @@ class Lowering:
                 return self._unknown_outputs(node, unknown.origin)
             if unknown is not None:  # a primitive without a rule is missing whatever its inputs
                 return self._fail(node, self._no_rule(node).message, where)
-        first = len(self.nodes)
+        first, failed_before = len(self.nodes), len(self.failures)
         try:
             result = self._lower_node(node)
         except (UnsupportedOpError, FormatError) as exc:
             del self.nodes[first:]
             return self._fail(node, exc.message, where)
-        if plumbing is None:
+        if node.op_type == "Call" and len(self.failures) > failed_before:
+            # A call of an exported graph (a branch, a loop) holds what failed: mark it, but the
+            # failures inside are already listed.
+            inner = "; ".join(f"{f.primitive}: {f.reason}" for f in self.failures[failed_before:])
+            self.node_report[node.name] = ("failed", [], f"a node inside this call was not lowered ({inner})")
+        elif plumbing is None or node.op_type == "Call":
             self.node_report[node.name] = ("ok", [n.op_type for n in self.nodes[first:]], "")
         return result
 
     def _fail(self, node: MindNode, reason: str, where: str) -> Value:
-        self.failures.append(UnloweredNode(node.op_type, self.graph.short(node.name), node.scope, reason))
+        label = node.name.split(":", 1)[1] if ":" in node.name else node.name
+        self.failures.append(UnloweredNode(node.op_type, label, node.scope, reason))
         self.node_report[node.name] = ("failed", [], reason)
         return self._unknown_outputs(node, where)
 
@@ -319,7 +330,11 @@ class Lowering:
     def _lower_node(self, node: MindNode) -> Value:
         plumbing = PLUMBING.get(node.op_type)
         if plumbing is not None:
-            return plumbing(self, node)
+            try:
+                return plumbing(self, node)
+            except (ValueError, TypeError, IndexError, KeyError) as exc:
+                raise FormatError(f"cannot lower {node.op_type}: {exc}", path=self.path,
+                                  node=node.scope or self.graph.short(node.name)) from exc
         rule = OPS.get(node.op_type)
         if rule is None:
             raise self._no_rule(node)

@@ -228,8 +228,9 @@ def _decode_node(node: pb.NodeProto, primitives: dict[str, pb.PrimitiveProto], p
             # (the result of Switch or Partial). The callee becomes input 0 of a "Call".
             out_types = [([int(d) for d in t.dims], t.data_type) for a in node.attribute if a.name == "shape"
                          for t in a.tensors]
+            scope = "" if node.domain.isdigit() else node.domain  # calls of a value carry a bare number
             return MindNode(name=node.name, op_type="Call", inputs=[prim_name, *inputs], outputs=list(node.output),
-                            attrs={"callee": prim_name}, scope=node.domain, out_types=out_types)
+                            attrs={"callee": prim_name}, scope=scope, out_types=out_types)
         if prim is None:
             raise FormatError(f"node refers to primitive {prim_name!r}, which the primitives table lacks", path=path, node=node.name)
         op_type = prim.op_type
