@@ -1,0 +1,454 @@
+"""ONNX -> MindIR rules for elementwise math, activations, Gemm/MatMul and reductions.
+
+Where a MindSpore CPU kernel is missing for a dtype (Sub on uint32, Maximum on uint16,
+Pow with mixed operand types) the rule casts around it exactly, or refuses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.formats.mindir.export_ops import NCHW, axes_of, cast_to, out_shape, scalar
+from engine.formats.mindir.writer import ExportContext, exports
+
+_UNARY = {
+    "Relu": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Erf": "Erf", "Exp": "Exp", "Sqrt": "Sqrt", "Neg": "Neg",
+    "Abs": "Abs", "Reciprocal": "Reciprocal", "Floor": "Floor", "Ceil": "Ceil", "HardSwish": "HSwish",
+    "Sin": "Sin", "Cos": "Cos", "Sign": "Sign", "Not": "LogicalNot", "Acos": "ACos", "Acosh": "Acosh",
+    "Asin": "Asin", "Asinh": "Asinh", "Atan": "Atan", "Atanh": "Atanh", "Cosh": "Cosh", "Sinh": "Sinh", "Tan": "Tan",
+    "BitwiseNot": "BitwiseNot",
+}
+
+
+def _unary(ms_name: str):
+    def rule(ctx: ExportContext):
+        return ctx.call(ms_name, [ctx.tensor(0)])
+
+    return rule
+
+
+for _onnx, _ms in _UNARY.items():
+    exports(_onnx)(_unary(_ms))
+
+
+@exports("Log")
+def log(ctx: ExportContext):
+    attrs = {"shift": 0.0, "scale": 1.0, "cust_aicpu": "Log", "base": -1.0}
+    return ctx.call("Log", [ctx.tensor(0)], attrs=attrs)
+
+
+def _log(ctx: ExportContext, x: str) -> str:
+    return ctx.call("Log", [x], attrs={"shift": 0.0, "scale": 1.0, "cust_aicpu": "Log", "base": -1.0})
+
+
+@exports("IsNaN")
+def is_nan(ctx: ExportContext):
+    x = ctx.tensor(0)
+    return ctx.call("NotEqual", [x, x])
+
+
+@exports("IsInf")
+def is_inf(ctx: ExportContext):
+    x = ctx.tensor(0)
+    pos, neg = int(ctx.attr("detect_positive", 1)), int(ctx.attr("detect_negative", 1))
+    inf = scalar(ctx, np.inf)
+    if pos and neg:
+        return ctx.call("Equal", [ctx.call("Abs", [x]), inf])
+    if pos:
+        return ctx.call("Equal", [x, inf])
+    if neg:
+        return ctx.call("Equal", [x, scalar(ctx, -np.inf)])
+    shape = out_shape(ctx)
+    if shape is None:
+        raise ctx.fail("needs the static input shape")
+    return np.zeros(shape, np.bool_)
+
+
+@exports("HardSigmoid")
+def hard_sigmoid(ctx: ExportContext):
+    alpha, beta = float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5))
+    y = ctx.call("Add", [ctx.call("Mul", [ctx.tensor(0), scalar(ctx, alpha)]), scalar(ctx, beta)])
+    return ctx.call("Minimum", [ctx.call("Maximum", [y, scalar(ctx, 0.0)]), scalar(ctx, 1.0)])
+
+
+def _select_positive(ctx: ExportContext, x: str, negative: str, threshold: float = 0.0) -> str:
+    return ctx.call("Select", [ctx.call("Greater", [x, scalar(ctx, threshold)]), x, negative])
+
+
+@exports("Elu")
+def elu(ctx: ExportContext):
+    x = ctx.tensor(0)
+    negative = ctx.call("Mul", [ctx.call("Expm1", [x]), scalar(ctx, float(ctx.attr("alpha", 1.0)))])
+    return _select_positive(ctx, x, negative)
+
+
+@exports("Selu")
+def selu(ctx: ExportContext):
+    x = ctx.tensor(0)
+    alpha = float(ctx.attr("alpha", 1.67326319217681884765625))
+    gamma = float(ctx.attr("gamma", 1.05070102214813232421875))
+    negative = ctx.call("Mul", [ctx.call("Expm1", [x]), scalar(ctx, alpha)])
+    return ctx.call("Mul", [_select_positive(ctx, x, negative), scalar(ctx, gamma)])
+
+
+@exports("Celu")
+def celu(ctx: ExportContext):
+    x = ctx.tensor(0)
+    alpha = float(ctx.attr("alpha", 1.0))
+    negative = ctx.call("Mul", [ctx.call("Expm1", [ctx.call("RealDiv", [x, scalar(ctx, alpha)])]), scalar(ctx, alpha)])
+    return _select_positive(ctx, x, negative)
+
+
+@exports("ThresholdedRelu")
+def thresholded_relu(ctx: ExportContext):
+    x = ctx.tensor(0)
+    return _select_positive(ctx, x, ctx.call("ZerosLike", [x]), float(ctx.attr("alpha", 1.0)))
+
+
+@exports("Shrink")
+def shrink(ctx: ExportContext):
+    x = ctx.tensor(0)
+    lambd, bias = float(ctx.attr("lambd", 0.5)), float(ctx.attr("bias", 0.0))
+    if (ctx.dtype(0) or np.dtype(np.float32)).kind != "f":
+        raise ctx.fail("Shrink on integer tensors")
+    low = ctx.call("Less", [x, scalar(ctx, -lambd)])
+    high = ctx.call("Greater", [x, scalar(ctx, lambd)])
+    zero = ctx.call("ZerosLike", [x])
+    y = ctx.call("Select", [high, ctx.call("Sub", [x, scalar(ctx, bias)]), zero])
+    return ctx.call("Select", [low, ctx.call("Add", [x, scalar(ctx, bias)]), y])
+
+
+@exports("Softsign")
+def softsign(ctx: ExportContext):
+    x = ctx.tensor(0)
+    return ctx.call("RealDiv", [x, ctx.call("Add", [ctx.call("Abs", [x]), scalar(ctx, 1.0)])])
+
+
+def _softplus(ctx: ExportContext, x: str) -> str:
+    # log(1 + exp(x)) computed stably: max(x, 0) + log1p(exp(-|x|))
+    tail = ctx.call("Log1p", [ctx.call("Exp", [ctx.call("Neg", [ctx.call("Abs", [x])])])])
+    return ctx.call("Add", [ctx.call("Maximum", [x, scalar(ctx, 0.0)]), tail])
+
+
+@exports("Softplus")
+def softplus(ctx: ExportContext):
+    return _softplus(ctx, ctx.tensor(0))
+
+
+@exports("Mish")
+def mish(ctx: ExportContext):
+    x = ctx.tensor(0)
+    return ctx.call("Mul", [x, ctx.call("Tanh", [_softplus(ctx, x)])])
+
+
+@exports("Gelu")
+def gelu(ctx: ExportContext):
+    x = ctx.tensor(0)
+    if ctx.attr("approximate", "none") == "tanh":
+        inner = ctx.call("Mul", [ctx.call("Add", [x, ctx.call("Mul", [ctx.call("Pow", [x, scalar(ctx, 3.0)]), scalar(ctx, 0.044715)])]),
+                                 scalar(ctx, math.sqrt(2 / math.pi))])
+        half = ctx.call("Mul", [x, scalar(ctx, 0.5)])
+        return ctx.call("Mul", [half, ctx.call("Add", [ctx.call("Tanh", [inner]), scalar(ctx, 1.0)])])
+    erf = ctx.call("Erf", [ctx.call("Mul", [x, scalar(ctx, 1 / math.sqrt(2))])])
+    return ctx.call("Mul", [ctx.call("Mul", [x, scalar(ctx, 0.5)]), ctx.call("Add", [erf, scalar(ctx, 1.0)])])
+
+
+@exports("PRelu")
+def prelu(ctx: ExportContext):
+    x = ctx.tensor(0)
+    return ctx.call("Select", [ctx.call("Less", [x, scalar(ctx, 0.0)]), ctx.call("Mul", [x, ctx.tensor(1)]), x])
+
+
+@exports("Clip")
+def clip(ctx: ExportContext):
+    y = ctx.tensor(0)
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    for index, attr, op in ((1, "min", "Maximum"), (2, "max", "Minimum")):
+        if ctx.has_input(index) and not ctx.is_const(index):
+            y = _minmax(ctx, op, y, ctx.tensor(index), dtype)
+            continue
+        bound = ctx.const(index).ravel()[0] if ctx.has_input(index) else ctx.attr(attr)
+        if bound is None:
+            continue
+        if dtype.kind == "f" and abs(float(bound)) > 3.0e38:
+            continue
+        y = _minmax(ctx, op, y, np.array(bound, dtype=dtype), dtype)
+    return y
+
+
+@exports("LeakyRelu")
+def leaky_relu(ctx: ExportContext):
+    alpha = float(ctx.attr("alpha", 0.01))
+    x = ctx.tensor(0)
+    return ctx.call("Select", [ctx.call("Less", [x, scalar(ctx, 0.0)]), ctx.call("Mul", [x, scalar(ctx, alpha)]), x])
+
+
+def _coerce_2d(ctx: ExportContext, op: str):
+    """Softmax/LogSoftmax/Hardmax before opset 13 work on the input flattened to 2-D at ``axis``."""
+    shape = ctx.shape(0)
+    if shape is None:
+        raise ctx.fail("needs the static input shape")
+    rank = len(shape)
+    opset = next((o.version for o in ctx.w.onnx.opset_import if o.domain in ("", "ai.onnx")), 13)
+    axis = int(ctx.attr("axis", -1 if opset >= 13 else 1))
+    if not -rank <= axis < max(rank, 1):
+        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
+    axis %= max(rank, 1)
+    return shape, axis, opset < 13 and axis != rank - 1
+
+
+@exports("Softmax", "LogSoftmax", "Hardmax")
+def softmax(ctx: ExportContext):
+    shape, axis, flatten = _coerce_2d(ctx, ctx.node.op_type)
+    x = ctx.tensor(0)
+    if flatten:
+        x = ctx.call("Reshape", [x, (int(np.prod(shape[:axis])), int(np.prod(shape[axis:])))])
+        axis = 1
+    if ctx.node.op_type == "Softmax":
+        y = ctx.call("Softmax", [x, (axis,)])
+    elif ctx.node.op_type == "LogSoftmax":
+        y = ctx.call("LogSoftmax", [x, axis])
+    else:
+        depth = (int(np.prod(shape[axis:])) if flatten else shape[axis])
+        index = ctx.call("Argmax", [x, axis, 35])
+        dtype = ctx.dtype(0) or np.dtype(np.float32)
+        y = ctx.call("OneHot", [index, depth, np.array(1, dtype), np.array(0, dtype), axis])
+    return ctx.call("Reshape", [y, tuple(shape)]) if flatten else y
+
+
+# ---------------------------------------------------------------- binary
+
+_BINARY = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "RealDiv", "Equal": "Equal",
+           "Greater": "Greater", "Less": "Less", "GreaterOrEqual": "GreaterEqual", "LessOrEqual": "LessEqual",
+           "And": "LogicalAnd", "Or": "LogicalOr", "Xor": "NotEqual", "BitwiseAnd": "BitwiseAnd",
+           "BitwiseOr": "BitwiseOr", "BitwiseXor": "BitwiseXor"}
+# MindSpore CPU has no Sub kernel for these; wrapping int64 arithmetic is exact modulo 2**bits.
+_WRAP_VIA_INT64 = {"Sub": ("uint32", "uint64")}
+
+
+def _binary(ms_name: str):
+    def rule(ctx: ExportContext):
+        a, b = ctx.tensor(0), ctx.tensor(1)
+        dtype = ctx.dtype(0)
+        if dtype is not None and dtype.name in _WRAP_VIA_INT64.get(ctx.node.op_type, ()):
+            y = ctx.call(ms_name, [cast_to(ctx, a, np.int64), cast_to(ctx, b, np.int64)])
+            return cast_to(ctx, y, dtype)
+        return ctx.call(ms_name, [a, b])
+
+    return rule
+
+
+for _onnx, _ms in _BINARY.items():
+    exports(_onnx)(_binary(_ms))
+
+
+@exports("BitShift")
+def bit_shift(ctx: ExportContext):
+    op = "LeftShift" if ctx.attr("direction") == "LEFT" else "RightShift"
+    return ctx.call(op, [ctx.tensor(0), ctx.tensor(1)])
+
+
+@exports("Pow")
+def pow_(ctx: ExportContext):
+    a, b = ctx.tensor(0), ctx.tensor(1)
+    da, db = ctx.dtype(0), ctx.dtype(1)
+    if da is None or db is None or da == db:
+        return ctx.call("Pow", [a, b])
+    if da.kind == "f":
+        if db.kind in "iu" and db.itemsize >= 4 and da.itemsize < 8:
+            # exponents beyond 2**24 lose bits in float32; compute in float64 then cast back
+            return cast_to(ctx, ctx.call("Pow", [cast_to(ctx, a, np.float64), cast_to(ctx, b, np.float64)]), da)
+        return ctx.call("Pow", [a, cast_to(ctx, b, da)])
+    if da.kind in "iu" and db.kind == "f":
+        y = ctx.call("Pow", [cast_to(ctx, a, np.float64), cast_to(ctx, b, np.float64)])
+        return cast_to(ctx, y, da)
+    raise ctx.fail(f"Pow of {da} by {db}")
+
+
+@exports("Mod")
+def mod(ctx: ExportContext):
+    a, b = ctx.tensor(0), ctx.tensor(1)
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    if int(ctx.attr("fmod", 0)) == 0:
+        if dtype.kind == "f":
+            raise ctx.fail("fmod=0 on floating-point tensors (ONNX requires fmod=1)")
+        if dtype.name in ("uint32", "uint64"):
+            raise ctx.fail(f"Mod on {dtype}")
+        wide = dtype.name in ("int8", "int16", "uint8", "uint16")
+        if wide:
+            a, b = cast_to(ctx, a, np.int32), cast_to(ctx, b, np.int32)
+        y = ctx.call("FloorMod", [a, b])
+        return cast_to(ctx, y, dtype) if wide else y
+    # fmod: the remainder has the sign of the dividend (C fmod)
+    if dtype.kind != "f":
+        if dtype.name in ("uint32", "uint64"):
+            raise ctx.fail(f"Mod on {dtype}")
+        a64, b64 = cast_to(ctx, a, np.int64), cast_to(ctx, b, np.int64)
+        quotient = ctx.call("Div", [cast_to(ctx, a64, np.float64), cast_to(ctx, b64, np.float64)])
+        trunc = cast_to(ctx, ctx.call("Trunc", [quotient]), np.int64)
+        return cast_to(ctx, ctx.call("Sub", [a64, ctx.call("Mul", [trunc, b64])]), dtype)
+    raise ctx.fail("fmod on floating-point tensors (MindSpore has no exact C fmod kernel)")
+
+
+def _minmax(ctx: ExportContext, op: str, a, b, dtype: np.dtype | None) -> str:
+    # MindSpore CPU has no Maximum/Minimum kernel for uint16: compare in int32, exact.
+    if dtype is not None and dtype.name == "uint16":
+        a = cast_to(ctx, a if isinstance(a, str) else ctx.w.builder.constant(a), np.int32)
+        b = cast_to(ctx, b if isinstance(b, str) else ctx.w.builder.constant(b), np.int32)
+        return cast_to(ctx, ctx.call(op, [a, b]), dtype)
+    return ctx.call(op, [a, b])
+
+
+@exports("Max", "Min")
+def max_min(ctx: ExportContext):
+    name = "Maximum" if ctx.node.op_type == "Max" else "Minimum"
+    y = ctx.tensor(0)
+    for i in range(1, len(ctx.node.input)):
+        y = _minmax(ctx, name, y, ctx.tensor(i), ctx.dtype(0))
+    return y
+
+
+@exports("Sum", "Mean")
+def sum_mean(ctx: ExportContext):
+    y = ctx.tensor(0)
+    for i in range(1, len(ctx.node.input)):
+        y = ctx.call("Add", [y, ctx.tensor(i)])
+    if ctx.node.op_type == "Mean" and len(ctx.node.input) > 1:
+        y = ctx.call("RealDiv", [y, scalar(ctx, float(len(ctx.node.input)))])
+    return y
+
+
+@exports("Where")
+def where(ctx: ExportContext):
+    shape = out_shape(ctx)
+    ins = [ctx.tensor(i) for i in range(3)]
+    if shape is not None:  # Select does not broadcast on CPU
+        ins = [x if ctx.shape(i) == shape else ctx.call("BroadcastTo", [x, tuple(shape)]) for i, x in enumerate(ins)]
+    return ctx.call("Select", ins)
+
+
+# ---------------------------------------------------------------- matrix products
+
+
+@exports("Gemm")
+def gemm(ctx: ExportContext):
+    """Gemm -> MatMul(a, b, transA, transB) [* alpha] then BiasAdd/Add of beta * C."""
+    y = ctx.call("MatMul", [ctx.tensor(0), ctx.tensor(1), bool(ctx.attr("transA", 0)), bool(ctx.attr("transB", 0))],
+                 typed=True)
+    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    if alpha != 1.0:
+        y = ctx.call("Mul", [y, scalar(ctx, alpha)], typed=True)
+    if ctx.has_input(2):
+        c = ctx.tensor(2)
+        if beta != 1.0:
+            c = ctx.call("Mul", [c, scalar(ctx, beta)])
+        c_shape, shape = ctx.shape(2), out_shape(ctx)
+        # BiasAdd adds a [N] vector per column; any other C (e.g. [1] or [M, 1]) broadcasts through Add.
+        bias = c_shape is not None and shape is not None and len(c_shape) == 1 and c_shape[0] == shape[-1] and shape[-1] != 1
+        y = ctx.call("BiasAdd", [y, c, NCHW]) if bias else ctx.call("Add", [y, c])
+    return y
+
+
+@exports("MatMul")
+def matmul(ctx: ExportContext):
+    a_shape, b_shape, shape = ctx.shape(0), ctx.shape(1), out_shape(ctx)
+    if a_shape is None or b_shape is None or shape is None:
+        raise ctx.fail("needs static input shapes")
+    a, b = ctx.tensor(0), ctx.tensor(1)
+    if not a_shape or not b_shape:
+        raise ctx.fail("MatMul of a scalar")
+    a2 = len(a_shape) == 1
+    b2 = len(b_shape) == 1
+    if a2:
+        a, a_shape = ctx.call("Reshape", [a, (1, a_shape[0])]), [1, a_shape[0]]
+    if b2:
+        b, b_shape = ctx.call("Reshape", [b, (b_shape[0], 1)]), [b_shape[0], 1]
+    if len(a_shape) == 2 and len(b_shape) == 2:
+        y = ctx.call("MatMul", [a, b, False, False])
+    elif len(b_shape) == 2:  # [..., K] x [K, N]: fold the batch dims into rows
+        flat = ctx.call("Reshape", [a, (-1, a_shape[-1])])
+        y = ctx.call("MatMul", [flat, b, False, False])
+        y = ctx.call("Reshape", [y, tuple(a_shape[:-1]) + (b_shape[-1],)])
+    else:
+        # BatchMatMul on MindSpore CPU does not broadcast: make both batch shapes explicit
+        batch = list(np.broadcast_shapes(tuple(a_shape[:-2]), tuple(b_shape[:-2])))
+        if list(a_shape[:-2]) != batch:
+            a = ctx.call("BroadcastTo", [a, tuple(batch + list(a_shape[-2:]))])
+        if list(b_shape[:-2]) != batch:
+            b = ctx.call("BroadcastTo", [b, tuple(batch + list(b_shape[-2:]))])
+        y = ctx.call("BatchMatMul", [a, b, False, False])
+    if a2 or b2:
+        y = ctx.call("Reshape", [y, tuple(shape)])
+    return y
+
+
+# ---------------------------------------------------------------- reductions
+
+# The value of a reduction over an empty set, by ONNX op (the dtype's extremes for Max/Min).
+_EMPTY = {"ReduceSum": 0, "ReduceSumSquare": 0, "ReduceL1": 0, "ReduceL2": 0, "ReduceProd": 1,
+          "ReduceLogSum": -np.inf, "ReduceLogSumExp": -np.inf, "ReduceMean": np.nan}
+
+
+def _empty_value(op: str, dtype: np.dtype):
+    if op in ("ReduceMax", "ReduceMin"):
+        big = np.inf if dtype.kind == "f" else (np.iinfo(dtype).max if dtype.kind in "iu" else True)
+        small = -np.inf if dtype.kind == "f" else (np.iinfo(dtype).min if dtype.kind in "iu" else False)
+        return small if op == "ReduceMax" else big
+    return _EMPTY[op]
+
+
+@exports("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL1",
+         "ReduceL2", "ReduceLogSum", "ReduceLogSumExp")
+def reduce(ctx: ExportContext):
+    op = ctx.node.op_type
+    axes_index = 1
+    axes = axes_of(ctx, axes_index)
+    keep = bool(ctx.attr("keepdims", 1))
+    x = ctx.tensor(0)
+    if not axes and ctx.attr("noop_with_empty_axes", 0):
+        return ctx.call("Identity", [x])
+    shape, dtype = ctx.shape(0), ctx.dtype(0) or np.dtype(np.float32)
+    rank = len(shape) if shape is not None else None
+    if axes and rank is not None:
+        if any(not -rank <= a < rank for a in axes):
+            raise ctx.fail(f"axes {axes} out of range for rank {rank}")
+        axes = sorted({a % rank for a in axes})
+    full = tuple(axes) if axes else tuple(range(rank or 0))
+    result_shape = out_shape(ctx)
+    if shape is not None and result_shape is not None and any(shape[a] == 0 for a in full):
+        return np.full(result_shape, _empty_value(op, dtype), dtype=dtype)  # MindSpore garbles empty reductions
+    axes_t = tuple(axes or ())
+    if dtype == np.bool_:
+        if op not in ("ReduceMax", "ReduceMin"):
+            raise ctx.fail(f"{op} on bool")
+        y = ctx.call(op, [cast_to(ctx, x, np.float32), axes_t, keep])
+        return cast_to(ctx, y, np.bool_)
+
+    def summed(value: str) -> str:
+        return ctx.call("ReduceSum", [value, axes_t, keep, False])
+
+    if op == "ReduceSum":
+        return summed(x)
+    if op in ("ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"):
+        return ctx.call(op, [x, axes_t, keep])
+    if op == "ReduceSumSquare":
+        return summed(ctx.call("Mul", [x, x]))
+    if op == "ReduceL1":
+        return summed(ctx.call("Abs", [x]))
+    if op == "ReduceL2":
+        y = summed(ctx.call("Mul", [x, x]))
+        if dtype.kind != "f":
+            return cast_to(ctx, ctx.call("Sqrt", [cast_to(ctx, y, np.float64)]), dtype)
+        return ctx.call("Sqrt", [y])
+    if op == "ReduceLogSum":
+        return _log(ctx, summed(x))
+    # ReduceLogSumExp, stable: m + log(sum(exp(x - m)))
+    m = ctx.call("ReduceMax", [x, axes_t, True])
+    s = ctx.call("ReduceSum", [ctx.call("Exp", [ctx.call("Sub", [x, m])]), axes_t, keep, False])
+    m_out = m if keep else ctx.call("Reshape", [m, tuple(result_shape)]) if result_shape is not None else None
+    if m_out is None:
+        raise ctx.fail("needs the static output shape")
+    return ctx.call("Add", [_log(ctx, s), m_out])
+
