@@ -192,7 +192,7 @@ for _ms, _onnx in {
     "ReLU": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Softsign": "Softsign", "Softplus": "Softplus",
     "HSwish": "HardSwish", "Erf": "Erf", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "Neg": "Neg", "Abs": "Abs",
     "Floor": "Floor", "Ceil": "Ceil", "Reciprocal": "Reciprocal", "Sin": "Sin", "Cos": "Cos", "Sign": "Sign",
-    "Round": "Round", "LogicalNot": "Not", "IsNan": "IsNaN", "Mish": "Mish",
+    "Round": "Round", "LogicalNot": "Not", "IsNan": "IsNaN",
 }.items():
     op(_ms)(_unary(_onnx))
 
@@ -224,6 +224,14 @@ def prelu(ctx: NodeContext):
         axes = ctx.const_tensor(np.arange(1, len(shape) - 1, dtype=np.int64), hint="axes")
         slope = ctx.emit("Unsqueeze", [slope, axes], final=False, suffix="slope_unsqueeze")
     return ctx.emit("PRelu", [ctx.tensor(0), slope])
+
+
+@op("Mish")
+def mish(ctx: NodeContext):
+    """Mish = x * tanh(softplus(x)); ONNX's Mish operator needs opset 18 (the graph declares 17)."""
+    x = ctx.tensor(0)
+    soft = ctx.emit("Softplus", [x], final=False, suffix="softplus")
+    return ctx.emit("Mul", [x, ctx.emit("Tanh", [soft], final=False, suffix="tanh")])
 
 
 @op("SiLU")
