@@ -18,7 +18,7 @@ import numpy as np
 
 def networks():
     import mindspore as ms
-    from mindspore import nn, ops
+    from mindspore import mint, nn, ops
 
     class ConvVariants(nn.Cell):
         def __init__(self):
@@ -112,6 +112,47 @@ def networks():
             y, _ = self.lstm(x)
             return y
 
+    class ExtPrimitives(nn.Cell):
+        """MindSpore 2.x mint operators: *Ext, scalar (Muls/Divs) and in-place primitives."""
+
+        def __init__(self):
+            super().__init__()
+            self.emb = mint.nn.Embedding(10, 5)
+
+        def construct(self, x, ids):
+            t = mint.transpose(x, -1, -2)
+            mm = mint.matmul(x, t)
+            y = x * 2.5
+            y += x
+            s = mint.sum(x, dim=1, keepdim=True) + mint.sum(x) / 3.0
+            m = mint.mean(x, dim=-1)
+            z = mint.zeros_like(ids)
+            a = mint.add(x, y, alpha=2.0)
+            c = ops.CumSum(exclusive=True, reverse=True)(x, 2)
+            e = self.emb(ids)
+            return mm, y, s, m, z, a, c, e
+
+    class ZooPrimitives(nn.Cell):
+        """Primitives the model zoo needs that MindSpore's own ONNX export lacks."""
+
+        def __init__(self):
+            super().__init__()
+            self.gn = nn.GroupNorm(2, 4)
+            self.hswish = nn.HSwish()
+            self.index = ms.Tensor(1, ms.int32)  # a 0-d index: Gather drops the axis
+
+        def construct(self, x):
+            g = self.gn(x)
+            u0, u1, u2, u3 = ops.unstack(x, axis=1)
+            parts = [u0 * 2.0, u3]
+            erf = ops.erf(x)
+            mish = ops.mish(x)
+            hs = self.hswish(x)
+            cs = ops.cumsum(x, 3)
+            scalar_gather = ops.gather(x, self.index, 1)
+            no = ops.logical_not(x > 0)
+            return g, parts[0] + u1 - u2, parts[1], erf, mish, hs, cs, scalar_gather, no
+
     class WhileLoop(nn.Cell):
         """A data-dependent loop: MindSpore exports it as separate graphs (control flow)."""
 
@@ -137,6 +178,8 @@ def networks():
         "resize": (Resize, [f32(1, 2, 8, 6)]),
         "recurrent": (Recurrent, [f32(2, 5, 8)]),
         "recurrent_bidirectional": (BidirectionalLSTM, [f32(2, 5, 8)]),
+        "ext_primitives": (ExtPrimitives, [f32(2, 3, 4), rng.integers(0, 10, (2, 3)).astype(np.int32)]),
+        "zoo_primitives": (ZooPrimitives, [f32(2, 4, 5, 6)]),
         # Not convertible yet; kept to test the error (written to ../mindir_unsupported/).
         "while_loop": (WhileLoop, [f32(2, 8), np.array(3, np.int32)]),
     }

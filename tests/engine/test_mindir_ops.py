@@ -44,6 +44,39 @@ def test_every_primitive_in_the_op_files_has_a_rule():
         seen |= {n.op_type for n in graph.nodes}
     assert seen <= set(OPS) | set(PLUMBING)
     assert {"LSTM", "ReverseV2", "Conv2DTranspose", "ResizeBilinearV2", "StridedSlice", "AvgPool"} <= seen
+    # MindSpore 2.x primitives of the model zoo (issue 9), each against MindSpore's output above.
+    assert {"InplaceAddExt", "MatMulExt", "Muls", "Divs", "TransposeExtView", "SumExt", "MeanExt", "AddExt",
+            "ZerosLikeExt", "Embedding", "TensorMove", "CumSum", "GroupNorm", "Unstack", "Erf", "HSwish", "Mish",
+            "LogicalNot"} <= seen
+
+
+def test_scalar_index_gather_drops_the_axis():
+    """A 0-d index is a scalar: Gather removes the axis ([2,4,5,6] -> [2,5,6]), as MindSpore does."""
+    folder = OPS_DIR / "zoo_primitives"
+    model = formats.load(folder / "model.mindir")
+    gathers = [n for n in model.onnx.graph.node if n.op_type == "Gather"]
+    assert len(gathers) == 1
+    index = next(t for t in model.onnx.graph.initializer if t.name == gathers[0].input[1])
+    assert list(index.dims) == []
+    assert np.load(folder / "expected_7.npy").shape == (2, 5, 6)
+
+
+def test_converted_graphs_use_only_their_declared_opset():
+    """Mish is decomposed (ONNX Mish is opset 18; the graph declares 17) and the full checker passes."""
+    model = formats.load(OPS_DIR / "zoo_primitives" / "model.mindir")
+    assert model.onnx.opset_import[0].version == 17
+    assert "Mish" not in {n.op_type for n in model.onnx.graph.node}
+    onnx.checker.check_model(model.onnx, full_check=True)
+
+
+def test_inplace_add_is_seen_by_later_readers():
+    """InplaceAddExt updates its input: the returned tensor and later reads of the input agree."""
+    folder = OPS_DIR / "ext_primitives"
+    model = formats.load(folder / "model.mindir")
+    session = ort.InferenceSession(model.onnx.SerializeToString(), providers=["CPUExecutionProvider"])
+    x, ids = np.load(folder / "input_0.npy"), np.load(folder / "input_1.npy")
+    y = session.run(None, dict(zip([i.name for i in session.get_inputs()], [x, ids])))[1]
+    np.testing.assert_allclose(y, x * 2.5 + x, rtol=1e-6)
 
 
 def test_supported_primitives_lists_the_table():

@@ -130,28 +130,13 @@ def _rebind(ctx: NodeContext, old: str, new: str) -> None:
             ctx.lo.values[key] = new
 
 
-@op("InplaceAddExt", "InplaceSubExt")
+@op("InplaceAddExt")
 def inplace_add(ctx: NodeContext):
-    """InplaceAddExt/InplaceSubExt(input, other, alpha, u): input (+|-)= alpha * other, returned."""
+    """InplaceAddExt(input, other, alpha, u): input += alpha * other, returned."""
     target = _inplace_target(ctx)
     out = _np_dtype(ctx)
     other = _operand(ctx, 1, out, "other")
-    y = ctx.emit("Add" if ctx.node.op_type == "InplaceAddExt" else "Sub", [target, _alpha_operand(ctx, other, out)])
-    _rebind(ctx, target, y)
-    return y
-
-
-@op("InplaceMul", "InplaceDiv", "InplaceMuls", "InplaceDivs", "InplaceAddsExt", "InplaceSubScalar")
-def inplace_binary(ctx: NodeContext):
-    """In-place elementwise ops with a tensor or scalar ``other``: input = input (op) other."""
-    onnx_op = {"Mul": "Mul", "Div": "Div", "Add": "Add", "Sub": "Sub"}[
-        next(k for k in ("Mul", "Div", "Add", "Sub") if k in ctx.node.op_type)]
-    target = _inplace_target(ctx)
-    out = _np_dtype(ctx)
-    other = _operand(ctx, 1, out, "other")
-    if ctx.node.op_type in ("InplaceAddsExt", "InplaceSubScalar") and ctx.num_inputs > 2:
-        other = _alpha_operand(ctx, other, out)
-    y = ctx.emit(onnx_op, [target, other])
+    y = ctx.emit("Add", [target, _alpha_operand(ctx, other, out)])
     _rebind(ctx, target, y)
     return y
 
@@ -159,7 +144,13 @@ def inplace_binary(ctx: NodeContext):
 # --- linear algebra and shapes ----------------------------------------------------------------
 
 
-@op("MatMulExt", "BatchMatMulExt", "Mv")
+@op("TensorMove")
+def tensor_move(ctx: NodeContext):
+    """TensorMove(x): a copy. A distinct tensor, so an in-place update of x does not reach it."""
+    return ctx.emit("Identity", [ctx.tensor(0)])
+
+
+@op("MatMulExt")
 def matmul_ext(ctx: NodeContext):
     """MatMulExt(input, other): torch.matmul semantics, which are ONNX MatMul's (numpy's)."""
     return ctx.emit("MatMul", [ctx.tensor(0), ctx.tensor(1)])
@@ -245,7 +236,7 @@ def _dims(ctx: NodeContext, i: int, rank: int) -> list[int]:
 
 
 def _reduce_ext(ctx: NodeContext, onnx_op: str, axes_input: bool):
-    """SumExt/MeanExt/ProdExt(input, dim, keepdim, dtype); the input is cast to the result dtype first."""
+    """SumExt/MeanExt(input, dim, keepdim, dtype); the input is cast to the result dtype first."""
     rank = _rank(ctx)
     out = _np_dtype(ctx)
     x = _cast_to(ctx, ctx.tensor(0), ctx.dtype(0), out, "cast")
@@ -268,21 +259,14 @@ def mean_ext(ctx: NodeContext):
     return _reduce_ext(ctx, "ReduceMean", False)
 
 
-@op("ProdExt")
-def prod_ext(ctx: NodeContext):
-    return _reduce_ext(ctx, "ReduceProd", False)
-
-
-@op("CumSum", "CumsumExt")
+@op("CumSum")
 def cumsum(ctx: NodeContext):
-    """CumSum(input, axis; exclusive, reverse) and CumsumExt(input, dim, dtype); the axis is a 0-d tensor."""
+    """CumSum(input, axis, exclusive, reverse) (flags as inputs in 2.x, attributes in 1.x); ONNX
+    wants the axis as a 0-d tensor."""
     x = ctx.tensor(0)
-    if ctx.node.op_type == "CumsumExt":
-        out = _dtype_operand(ctx, 2) or _np_dtype(ctx)
-        x = _cast_to(ctx, x, ctx.dtype(0), out, "cast")
     axis = ctx.const_tensor(np.array(int(ctx.const(1)), np.int64), hint="axis")
-    return ctx.emit("CumSum", [x, axis], exclusive=int(bool(ctx.attr("exclusive", False))),
-                    reverse=int(bool(ctx.attr("reverse", False))))
+    return ctx.emit("CumSum", [x, axis], exclusive=int(bool(ctx.arg(2, "exclusive", False))),
+                    reverse=int(bool(ctx.arg(3, "reverse", False))))
 
 
 # --- normalization ----------------------------------------------------------------------------
