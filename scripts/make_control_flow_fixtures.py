@@ -13,7 +13,9 @@ counts are covered) and meta.json.
   body graph calls again (tail recursion), with an after graph for the exit.
 - ``if_in_while``, ``nested_while``, ``while_tensor_cond``, ``if_elif``: a branch in a loop body,
   a loop in a loop, a condition computed from the loop state, an if/elif/else with two outputs.
-- ``dynamic_batch``: a small conv net exported with input ``Tensor(shape=[None, 3, 16, 16])``.
+- ``dynamic_batch``: a small conv net exported with input ``Tensor(shape=[None, 3, 16, 16])``;
+  ``dynamic_reshape`` reshapes by the run-time batch; ``dynamic_attention`` has dynamic batch and
+  sequence length (``[None, None, 16]``) with shapes computed at run time.
 
 Tensor constants (``ms.Tensor(2.0)``) stand in for Python floats where MindSpore 2.10 would
 write ``Muls``/``LessScalar``: these files test control flow, not the op table.
@@ -137,6 +139,37 @@ def networks():
         def construct(self, x):
             return self.fc(self.flatten(self.pool(ops.relu(self.conv(x)))))
 
+    class DynamicReshape(nn.Cell):
+        """reshape(y, (y.shape[0], -1)) on a dynamic batch: Shape, TupleGetItem, MakeTuple, Reshape."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, has_bias=True)
+            self.fc = nn.Dense(4 * 10 * 10, 5)
+
+        def construct(self, x):
+            y = self.conv(x)
+            return self.fc(ops.reshape(y, (y.shape[0], -1)))
+
+    class DynamicAttention(nn.Cell):
+        """Self-attention with dynamic batch and sequence length: shapes computed at run time."""
+
+        def __init__(self):
+            super().__init__()
+            self.q, self.k, self.v = nn.Dense(16, 16), nn.Dense(16, 16), nn.Dense(16, 16)
+            self.ln = nn.LayerNorm((16,))
+            self.bmm = ops.BatchMatMul()
+            self.scale = ms.Tensor(2.0, ms.float32)
+
+        def construct(self, x):
+            b, t, c = x.shape
+            q = self.q(x).reshape(b, t, 2, 8).transpose(0, 2, 1, 3)
+            k = self.k(x).reshape(b, t, 2, 8).transpose(0, 2, 3, 1)
+            v = self.v(x).reshape(b, t, 2, 8).transpose(0, 2, 1, 3)
+            a = ops.softmax(self.bmm(q, k) / self.scale, -1)
+            o = self.bmm(a, v).transpose(0, 2, 1, 3).reshape(b, t, c)
+            return self.ln(o + x)
+
     rng = np.random.default_rng(0)
     f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     positive = np.abs(f32(2, 8)) + 0.1
@@ -156,6 +189,10 @@ def networks():
                     [[positive[:, :3]], [np.full((2, 3), 0.01, np.float32)], [-positive[:, :3]]]),
         "dynamic_batch": (DynamicBatch, [ms.Tensor(shape=[None, 3, 16, 16], dtype=ms.float32)],
                           [[f32(1, 3, 16, 16)], [f32(3, 3, 16, 16)]]),
+        "dynamic_reshape": (DynamicReshape, [ms.Tensor(shape=[None, 3, 10, 10], dtype=ms.float32)],
+                            [[f32(1, 3, 10, 10)], [f32(4, 3, 10, 10)]]),
+        "dynamic_attention": (DynamicAttention, [ms.Tensor(shape=[None, None, 16], dtype=ms.float32)],
+                              [[f32(1, 5, 16)], [f32(3, 7, 16)]]),
     }
 
 

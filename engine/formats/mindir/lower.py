@@ -129,6 +129,30 @@ class Lowering:
             self._const_cache[key] = name
         return name
 
+    def int_vector(self, items: tuple, hint: str) -> str:
+        """A tuple of integers, some computed at run time (dims of a dynamic shape), as a 1-d int64 tensor.
+
+        MindSpore passes shapes as tuples of scalars (``MakeTuple(TupleGetItem(Shape(x), 0), 8)``);
+        ONNX wants one tensor: constant runs become initializers, scalars are unsqueezed, all concatenated.
+        """
+        if all(isinstance(v, Const) for v in items):
+            return self.const_tensor(np.array([int(v.value) for v in items], np.int64), hint=hint)
+        parts: list[str] = []
+        axes = self.const_tensor(np.array([0], np.int64), hint="axes0")
+        for k, item in enumerate(items):
+            if isinstance(item, Const):
+                parts.append(self.const_tensor(np.array([int(item.value)], np.int64), hint=f"{hint}_{k}"))
+                continue
+            dims, dtype = self.types.get(item, (None, None))
+            if dtype is not None and np.dtype(dtype) != np.int64:
+                item = self.emit("Cast", [item], name=f"{hint}/Cast{k}", to=TensorProto.INT64)
+            if dims is not None and len(dims) == 0:
+                item = self.emit("Unsqueeze", [item, axes], name=f"{hint}/Unsqueeze{k}")
+            parts.append(item)
+        out = self.emit("Concat", parts, name=f"{hint}/Concat", axis=0)
+        self.types[out] = ([len(items)], np.dtype(np.int64))
+        return out
+
     def emit(self, op_type: str, inputs: list[str], *, name: str, outputs: int | list[str] = 1, **attrs: Any) -> Any:
         if isinstance(outputs, int):
             out_names = [self.unique(f"{name}:{i}" if outputs > 1 else name) for i in range(outputs)]
@@ -405,6 +429,8 @@ class NodeContext:
             if isinstance(v, np.ndarray) and dtype is None:
                 return self.lo.const_tensor(v, hint=f"{self.out_name}_c{i}")
             return self.lo.const_tensor(v, dtype=dtype, hint=f"{self.out_name}_c{i}")
+        if isinstance(value, tuple) and value and all(_is_int_item(self.lo, v) for v in value):
+            return self.lo.int_vector(value, hint=f"{self.out_name}_c{i}")
         raise FormatError(f"{self.node.op_type} input {i} is not a tensor ({type(value).__name__})", path=self.lo.path, node=self.base)
 
     def tensors(self, i: int) -> list[str]:
@@ -483,8 +509,21 @@ def _tuple_get_item(lo: Lowering, node: MindNode) -> Value:
         return container
     if isinstance(container, Const):
         return Const(container.value[int(index.value)])
+    if isinstance(container, str):
+        # A tuple computed at run time is a 1-d tensor here (the dims of a dynamic shape): an element.
+        dims, dtype = lo.types.get(container, (None, None))
+        if dims is None and any(n.op_type == "Shape" and container in n.output for n in reversed(lo.nodes)):
+            dims, dtype = [-1], np.dtype(np.int64)  # ONNX Shape: always 1-d int64
+        if dims is None or len(dims) != 1:
+            raise FormatError(f"TupleGetItem on a tensor of rank {len(dims) if dims is not None else '?'}",
+                              path=lo.path, node=node.scope)
+        at = lo.const_tensor(np.array(int(index.value), np.int64), hint="index")
+        out = lo.emit("Gather", [container, at], name=f"{node.scope or lo.graph.short(node.name)}/Gather",
+                      outputs=[lo.graph.short(node.outputs[0])], axis=0)
+        lo.types[out] = ([], dtype)
+        return out
     if not isinstance(container, tuple):
-        raise FormatError(f"TupleGetItem on a non-tuple value", path=lo.path, node=node.scope)
+        raise FormatError("TupleGetItem on a non-tuple value", path=lo.path, node=node.scope)
     return container[int(index.value)]
 
 
@@ -501,6 +540,16 @@ PLUMBING: dict[str, Callable[[Lowering, MindNode], Value]] = {
     "Identity": _load,
     "StopGradient": _load,
 }
+
+
+def _is_int_item(lo: Lowering, value: Any) -> bool:
+    """A Python/NumPy integer constant, or an integer tensor of at most one element (a dim)."""
+    if isinstance(value, Const):
+        return isinstance(value.value, (int, np.integer)) and not isinstance(value.value, bool)
+    if isinstance(value, str):
+        dims, dtype = lo.types.get(value, (None, None))
+        return dtype is not None and np.dtype(dtype).kind in "iu" and dims is not None and len(dims) <= 1
+    return False
 
 
 def _flatten(value: Value) -> list:
@@ -552,6 +601,9 @@ def _fill_output_shapes(model: onnx.ModelProto) -> None:
         if value is not None and value.type.tensor_type.HasField("shape") and (
                 not had_shape or len(value.type.tensor_type.shape.dim) == len(out.type.tensor_type.shape.dim)):
             out.type.CopyFrom(value.type)
+            for dim in out.type.tensor_type.shape.dim:
+                if dim.dim_param.startswith("unk__"):  # inference's own placeholder: say "unknown" plainly
+                    dim.ClearField("dim_param")
         elif not had_shape:
             out.type.tensor_type.shape.SetInParent()
 
