@@ -267,11 +267,17 @@ def source_nodes(graph: MindGraph) -> list[SourceNode]:
         attrs = {k: _display_value(v) for k, v in node.attrs.items()}
         if node.out_types:
             attrs["output_shape"] = [list(d) for d, _ in node.out_types]
+        inputs = node.inputs
+        if node.op_type in ("Call", "Partial") and inputs and inputs[0] in graph.functions:
+            # The graph called or bound is not a tensor: show it as an attribute, not an input box.
+            attrs["graph"] = inputs[0]
+            attrs.pop("callee", None)
+            inputs = inputs[1:]
         result.append(
             SourceNode(
                 name=graph.short(node.name),
                 op_type=node.op_type,
-                inputs=[graph.short(i) for i in node.inputs],
+                inputs=[graph.short(i) for i in inputs],
                 outputs=[graph.short(o) for o in node.outputs],
                 attributes=attrs,
                 scope=node.scope,
