@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -49,8 +50,16 @@ RUN_IN_SUBPROCESS = os.environ.get("DSTUDIO_BENCH_IN_PROCESS", "") != "1"
 HISTORY_LIMIT = 50
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
+HISTORY_COLUMNS = ("Run (tick to overlay)", "Model", "Target", "Precision", "Threads", "Batch", "Inputs",
+                   "Median ms", "N")
+MODEL_ROLE = Qt.ItemDataRole.UserRole + 2
+
 STAT_ROWS = (("min", "min_ms"), ("mean", "mean_ms"), ("median", "median_ms"), ("p90", "p90_ms"),
              ("p95", "p95_ms"), ("p99", "p99_ms"), ("max", "max_ms"), ("std", "std_ms"))
+
+
+def _text(value: Any, none: str = "") -> str:
+    return none if value is None else str(value)
 
 
 def _parse_values(text: str) -> list[int]:
@@ -82,11 +91,18 @@ class BenchPanel(QWidget):
         self.result: Any = None
         self.runs: dict[str, np.ndarray] = {}  # history label -> latencies (ms), loaded on demand
         self.buffer: LatencyBuffer | None = None
+        self._run_document: Any = None  # the document the running (or last) benchmark belongs to
+        self._plot_label = ""
+        self._expected: int | None = None
         self._sweep_points: list[Any] = []
         self.point_added.connect(self._on_point)
         self.plot = LatencyPlot(self)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(self._make_form())
+        form_scroll = QScrollArea(self)  # the form scrolls, so the dock can be short (the graph gets the room)
+        form_scroll.setWidgetResizable(True)
+        form_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        form_scroll.setWidget(self._make_form())
+        splitter.addWidget(form_scroll)
         splitter.addWidget(self.plot)
         splitter.addWidget(self._make_tables())
         splitter.setStretchFactor(1, 3)
@@ -123,8 +139,8 @@ class BenchPanel(QWidget):
         self.threads.setValue(self.window.targets.threads.value())
         self.batch = QSpinBox(box)
         self.batch.setRange(0, 4096)
-        self.batch.setSpecialValueText("model's")
-        self.batch.setToolTip("Batch size for dynamic batch dimensions (model's: as the model states)")
+        self.batch.setSpecialValueText("inputs panel")
+        self.batch.setToolTip("Batch size for a dynamic first dimension (inputs panel: the shape chosen there)")
         self.profile = QCheckBox("per-node profile", box)
         self.profile.setToolTip("Collect per-node times and colour the graph by them (ONNX Runtime)")
         self.sweep = QComboBox(box)
@@ -165,6 +181,9 @@ class BenchPanel(QWidget):
         box = QWidget(self)
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.results_title = QLabel(box)
+        self.results_title.setWordWrap(True)
+        self.results_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.stats = QTableWidget(len(STAT_ROWS) + 3, 2, box)
         self.stats.setHorizontalHeaderLabels(["Statistic", "Value"])
         self.stats.verticalHeader().hide()
@@ -176,15 +195,25 @@ class BenchPanel(QWidget):
         self.warnings = QLabel(box)
         self.warnings.setWordWrap(True)
         self.warnings.setStyleSheet("color: #c77c0e")
-        self.history = QTableWidget(0, 4, box)
-        self.history.setHorizontalHeaderLabels(["Run (tick to overlay)", "Target", "Median ms", "N"])
+        self.history = QTableWidget(0, len(HISTORY_COLUMNS), box)
+        self.history.setHorizontalHeaderLabels(list(HISTORY_COLUMNS))
         self.history.verticalHeader().hide()
-        self.history.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.history.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.history.horizontalHeader().setStretchLastSection(True)
         self.history.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.history.itemChanged.connect(self._on_history_item)
+        self.history_filter = QCheckBox("this model only", box)
+        self.history_filter.setChecked(True)
+        self.history_filter.setToolTip("List only the runs of the active tab's model")
+        self.history_filter.toggled.connect(lambda _on: self._filter_history())
+        history_row = QHBoxLayout()
+        history_row.addWidget(QLabel("History", box))
+        history_row.addStretch(1)
+        history_row.addWidget(self.history_filter)
+        layout.addWidget(self.results_title)
         layout.addWidget(self.stats, 3)
         layout.addWidget(self.warnings)
-        layout.addWidget(QLabel("History", box))
+        layout.addLayout(history_row)
         layout.addWidget(self.history, 2)
         return box
 
@@ -194,9 +223,67 @@ class BenchPanel(QWidget):
 
     # State --------------------------------------------------------------------
     def set_document(self, document: Any) -> None:
+        """Show ``document``'s last result (or a cleared panel); a run of another model keeps going."""
         self.document = document
-        if not self._update_enabled() and not self._task_running():
-            self.status.setText(f"Ready to time {document.title}.")
+        self.result = document.bench_result if document is not None else None
+        running = self._running_document()
+        if running is not None and running is document and self.buffer is not None:
+            self.plot.start(self.buffer, self._plot_label, expected=self._expected)
+        else:
+            if self.plot.streaming:
+                self.plot.stop()
+            self._show_saved()
+        self._filter_history()
+        reason = self._update_enabled()
+        if document is None:
+            return
+        if running is not None and running is document:
+            self.status.setText(document.bench_status)
+        elif running is not None:
+            self.status.setText(f"Benchmarking {running.label} in the background; {document.label}: "
+                                + (document.bench_status or "no run yet."))
+        elif running is None and not reason:
+            self.status.setText(document.bench_status or f"Ready to time {document.label} at {self._shapes_text()}.")
+
+    def inputs_changed(self) -> None:
+        """The active document's input choice changed: say what the next run uses."""
+        doc = self.document
+        if doc is not None and self._running_document() is None and not self._update_enabled():
+            self.status.setText(f"Ready to time {doc.label} at {self._shapes_text()}."
+                                + (f" Last run: {doc.bench_status}" if doc.bench_status else ""))
+
+    def _running_document(self) -> Any:
+        return self._run_document if self._task_running() else None
+
+    def _shapes_text(self) -> str:
+        panel = getattr(self.window, "input_panel", None)
+        return panel.shapes_text() if panel is not None else ""
+
+    def _show_saved(self) -> None:
+        """Stats, plot and title for the active document's saved result, or cleared."""
+        doc, result = self.document, self.result
+        self._sweep_points = list(result.points) if result is not None and hasattr(result, "points") else []
+        if result is None:
+            self.plot.clear()
+            self.clear_stats()
+            self.results_title.setText(f"No benchmark of <b>{doc.label}</b> yet." if doc is not None else "")
+            return
+        last = result.points[-1].result if hasattr(result, "points") else result
+        self.plot.show_latencies(np.asarray(last.latencies_ns, dtype=np.float64) / 1e6)
+        if self._sweep_points:
+            self._draw_sweep()
+        else:
+            self.plot.hide_sweep()
+        self.show_stats(last)
+
+    def _title_for(self, result: Any) -> str:
+        from engine.inputs import describe_shapes
+
+        shapes = describe_shapes((result.inputs or {}).get("shapes") or {})
+        source = (result.inputs or {}).get("source", "")
+        where = f" · inputs {shapes}" + (f" ({source})" if source and source != "random" else "")
+        return (f"<b>{self.document.label if self.document else result.model}</b> on {result.target}"
+                f" · {result.iterations} runs{where}")
 
     def _update_enabled(self) -> str:
         reason = ""
@@ -208,7 +295,8 @@ class BenchPanel(QWidget):
         self.run_button.setEnabled(not reason and not running)
         self.run_button.setToolTip(reason or "Run the benchmark (Ctrl+B)")
         self.cancel_button.setEnabled(running)
-        self.report_button.setEnabled(self.result is not None)
+        self.report_button.setEnabled(self.result is not None and self.document is not None
+                                      and self.result is self.document.bench_result)
         self.png_button.setEnabled(self.plot.point_count() > 0)
         if reason and not running:
             self.status.setText(reason)
@@ -233,17 +321,38 @@ class BenchPanel(QWidget):
         except ValueError as exc:
             self.status.setText(f"Sweep values: {exc}")
             return
-        model = self.document.model
+        doc = self.document
+        model = doc.model
+        batch = self.batch.value() or None
+        sweep_kind = self.sweep.currentText()
+        inputs_path, specs = doc.inputs_path, list(doc.input_specs)
+        if inputs_path is not None and (batch is not None or sweep_kind == "batch"):
+            self.status.setText(f"The inputs come from {inputs_path.name}, which fixes the batch: set Batch to "
+                                "\"inputs panel\" and no batch sweep, or clear the data file in the Inputs panel.")
+            return
+        from engine.inputs import unresolved_dims
+
+        missing = [] if inputs_path is not None else unresolved_dims(specs, batch=batch, shapes=doc.input_shapes)
+        if missing:
+            self.status.setText("Choose a size for " + ", ".join(missing) + " in the Inputs panel first: the "
+                                "model leaves them dynamic, and timing them at 1 would mislead.")
+            self.window.show_inputs(focus_missing=True)
+            return
+        shapes = doc.shapes_for_run()
         options = self.window.targets.target_options(profile=self.profile.isChecked())
         by_duration = self.stop_by.currentText() == "duration"
         kwargs = dict(warmup=self.warmup.value(), iterations=None if by_duration else self.iterations.value(),
                       duration_s=self.duration.value() if by_duration else None)
-        batch = self.batch.value() or None
         self.buffer = buffer = LatencyBuffer(kwargs["iterations"] or 4096)
         self._sweep_points = []
+        self._run_document = doc
+        self._plot_label = f"{doc.label} on {target}"
+        self._expected = kwargs["iterations"]
         self.plot.hide_sweep()
-        self.plot.start(buffer, f"{self.document.title} on {target}", expected=kwargs["iterations"])
-        sweep_kind = self.sweep.currentText()
+        self.plot.start(buffer, self._plot_label, expected=self._expected)
+        shapes_text = self._shapes_text()
+        self.results_title.setText(f"Running <b>{doc.label}</b> on {target} · inputs {shapes_text}")
+        self.clear_stats()
 
         def on_iteration(index: int, latency_ns: int) -> None:
             if index == 0 and buffer.count:
@@ -253,10 +362,16 @@ class BenchPanel(QWidget):
         def work(job: Any) -> Any:
             from engine.bench import benchmark, benchmark_in_subprocess, history
 
+            feeds = None
+            if inputs_path is not None:
+                from engine.inputs import load_feeds
+
+                feeds = load_feeds(inputs_path, specs)
             runner = benchmark_in_subprocess if RUN_IN_SUBPROCESS else benchmark  # mindspore: its own worker
+            given = dict(feeds=feeds) if feeds is not None else dict(shapes=shapes)
             if sweep_kind == "no sweep":
                 result = runner(model, target, options=options, batch=batch, job=job,
-                                on_iteration=on_iteration, **kwargs)
+                                on_iteration=on_iteration, **given, **kwargs)
             else:
                 from engine.bench.sweep import sweep
 
@@ -265,16 +380,19 @@ class BenchPanel(QWidget):
                 else:
                     axes = {"threads": [options.threads], "batches": sweep_values}
                 result = sweep(model, target, options=options, job=job, on_point=self.point_added.emit,
-                               on_iteration=on_iteration, runner=runner, **axes, **kwargs)
+                               on_iteration=on_iteration, runner=runner, **axes, **given, **kwargs)
             try:
                 result.run_id = history.save_run(result.to_dict())
             except OSError as exc:  # history is a convenience; the run itself succeeded
                 log.warning("could not save the run to the history: %s", exc)
             return result
 
-        self.status.setText(f"Running on {target}…")
-        self.window.runner.start("bench", f"Benchmark {self.document.title} on {target}", work,
-                                 on_result=self._on_result, on_error=self._on_error, on_cancel=self._on_cancel)
+        doc.bench_status = f"Running on {target} at {shapes_text}…"
+        self.status.setText(doc.bench_status)
+        self.window.runner.start("bench", f"Benchmark {doc.label} on {target}", work,
+                                 on_result=lambda result, d=doc: self._on_result(result, d),
+                                 on_error=lambda exc, d=doc: self._on_error(exc, d),
+                                 on_cancel=lambda d=doc: self._on_cancel(d))
         self._update_enabled()
 
     def cancel(self) -> None:
@@ -287,6 +405,8 @@ class BenchPanel(QWidget):
         self.plot.stop()
 
     def _on_point(self, point: Any) -> None:
+        if self._run_document is not self.document:
+            return  # the sweep of another tab's model: shown when its tab is active again
         self._sweep_points.append(point)
         self._draw_sweep()
 
@@ -294,22 +414,34 @@ class BenchPanel(QWidget):
         points = self._sweep_points
         if not points:
             return
-        kind = "threads" if self.sweep.currentText() == "threads" else "batch"
+        kind = "threads" if len({p.threads for p in points}) > 1 or self.sweep.currentText() == "threads" else "batch"
         xs = [float(getattr(p, kind) or 0) for p in points]
         self.plot.show_sweep(kind, xs, [p.result.stats.median_ms for p in points],
                              [p.result.stats.p90_ms for p in points])
 
-    def _on_result(self, result: Any) -> None:
+    def _on_result(self, result: Any, doc: Any = None) -> None:
+        doc = doc if doc is not None else self.document
+        runs = [p.result for p in result.points] if hasattr(result, "points") else [result]
+        last = runs[-1]
+        self.add_history(result.run_id or f"run {self.history.rowCount() + 1}", last)
+        from engine.inputs import describe_shapes
+
+        shapes = describe_shapes((last.inputs or {}).get("shapes") or {})
+        doc.bench_result = result
+        doc.bench_status = (f"{last.iterations} iterations on {last.target} at {shapes}: "
+                            f"median {last.stats.median_ms:.3f} ms")
+        log.info("benchmark of %s: %s", doc.label, doc.bench_status)
+        if doc is not self.document:
+            self._update_enabled()
+            self.run_finished.emit(result)
+            return
         self.plot.stop()
         self.result = result
-        runs = [p.result for p in result.points] if hasattr(result, "points") else [result]
         if hasattr(result, "points"):
             self._sweep_points = list(result.points)
             self._draw_sweep()
-        last = runs[-1]
         self.show_stats(last)
-        self.add_history(result.run_id or f"run {self.history.rowCount() + 1}", last)
-        self.status.setText(f"{last.iterations} iterations on {last.target}: median {last.stats.median_ms:.3f} ms")
+        self.status.setText(doc.bench_status)
         if last.profile is not None and self.window.current_view() is not None:
             per_node = {o.name: o.total_us / max(last.profile.iterations, 1) for o in last.profile.by_node}
             # Select and centre the hottest node at a readable zoom; fitting a long graph shows specks.
@@ -317,15 +449,29 @@ class BenchPanel(QWidget):
         self._update_enabled()
         self.run_finished.emit(result)
 
-    def _on_error(self, exc: BaseException) -> None:
-        self.plot.stop()
-        text = describe(exc, "Benchmark failed")
-        self.status.setText(text.one_line())
+    def _on_error(self, exc: BaseException, doc: Any = None) -> None:
+        from studio.input_panel import input_advice
+
+        doc = doc if doc is not None else self.document
+        text = describe(exc, f"Benchmark of {doc.label} failed" if doc is not None else "Benchmark failed")
+        advice = input_advice(exc)
+        line = f"{text.headline}: {text.detail}" + (f" ({advice or text.hint})" if advice or text.hint else "")
+        if doc is not None:
+            doc.bench_status = line
+        if doc is self.document:
+            self.plot.stop()
+            self.status.setText(line)
+            self.results_title.setText(f"No result for <b>{doc.label}</b>: the run failed.")
         self._update_enabled()
 
-    def _on_cancel(self) -> None:
-        self.plot.stop()
-        self.status.setText(f"Cancelled after {self.plot.point_count()} iterations.")
+    def _on_cancel(self, doc: Any = None) -> None:
+        doc = doc if doc is not None else self.document
+        count = self.buffer.count if self.buffer is not None else 0
+        if doc is not None:
+            doc.bench_status = f"Cancelled after {count} iterations."
+        if doc is self.document:
+            self.plot.stop()
+            self.status.setText(doc.bench_status if doc is not None else "Cancelled.")
         self._update_enabled()
 
     def show_stats(self, result: Any) -> None:
@@ -335,6 +481,12 @@ class BenchPanel(QWidget):
         for row, value in enumerate(values):
             self.stats.item(row, 1).setText(value)
         self.warnings.setText("\n".join(f"⚠ {w}" for w in result.warnings))
+        self.results_title.setText(self._title_for(result))
+
+    def clear_stats(self) -> None:
+        for row in range(self.stats.rowCount()):
+            self.stats.item(row, 1).setText("")
+        self.warnings.setText("")
 
     def stat_values(self) -> dict[str, str]:
         return {self.stats.item(r, 0).text(): self.stats.item(r, 1).text() for r in range(self.stats.rowCount())}
@@ -360,10 +512,16 @@ class BenchPanel(QWidget):
                 continue
             median = "" if summary.median_ms is None else f"{summary.median_ms:.3f}"
             tip = f"{summary.model} on {summary.target}, started {summary.started_at} (saved run)"
-            self._insert_history_row(summary.run_id, summary.run_id, summary.target, median, "", tip, at_end=True)
+            cells = (summary.model, summary.target, getattr(summary, "precision", "") or "",
+                     _text(getattr(summary, "threads", None), "default"), _text(getattr(summary, "batch", None)),
+                     getattr(summary, "inputs", "") or "", median, "")
+            self._insert_history_row(summary.run_id, summary.run_id, cells, tip, at_end=True)
+        self._filter_history()
 
-    def _insert_history_row(self, label: str, run_id: str | None, target: str, median: str, count: str,
-                            tip: str, *, at_end: bool = False) -> None:
+    def _insert_history_row(self, label: str, run_id: str | None, cells: tuple[str, ...], tip: str, *,
+                            at_end: bool = False) -> None:
+        """One run: ``cells`` fill the columns after the first (model, target, precision, threads, batch,
+        inputs, median, N)."""
         self.history.blockSignals(True)
         row = self.history.rowCount() if at_end else 0
         self.history.insertRow(row)
@@ -372,10 +530,12 @@ class BenchPanel(QWidget):
         name.setCheckState(Qt.CheckState.Unchecked)
         name.setToolTip(tip)
         name.setData(RUN_ID_ROLE, run_id)
+        name.setData(MODEL_ROLE, cells[0])
         self.history.setItem(row, 0, name)
-        self.history.setItem(row, 1, QTableWidgetItem(target))
-        self.history.setItem(row, 2, QTableWidgetItem(median))
-        self.history.setItem(row, 3, QTableWidgetItem(count))
+        for col, value in enumerate(cells, start=1):
+            item = QTableWidgetItem(value)
+            item.setToolTip(value)
+            self.history.setItem(row, col, item)
         while self.history.rowCount() > HISTORY_LIMIT:
             dropped = self.history.item(self.history.rowCount() - 1, 0).text()
             self.runs.pop(dropped, None)
@@ -383,10 +543,31 @@ class BenchPanel(QWidget):
         self.history.blockSignals(False)
 
     def add_history(self, label: str, result: Any) -> None:
+        from engine.inputs import describe_shapes
+
         self.runs[label] = np.asarray(result.latencies_ns, dtype=np.float64) / 1e6
-        self._insert_history_row(label, getattr(result, "run_id", None) or None, result.target,
-                                 f"{result.stats.median_ms:.3f}", str(result.iterations),
+        options = getattr(result, "options", None) or {}
+        inputs = getattr(result, "inputs", None) or {}
+        cells = (result.model, result.target, options.get("precision") or "", _text(options.get("threads"), "default"),
+                 _text(getattr(result, "batch", None)), describe_shapes(inputs.get("shapes") or {}),
+                 f"{result.stats.median_ms:.3f}", str(result.iterations))
+        self._insert_history_row(label, getattr(result, "run_id", None) or None, cells,
                                  f"{result.model} on {result.target}, started {result.started_at}")
+        self._filter_history()
+
+    def _filter_history(self) -> None:
+        """Hide other models' runs while "this model only" is ticked (ticked overlays stay listed)."""
+        only = self.history_filter.isChecked() and self.document is not None
+        label = self.document.label if self.document is not None else ""
+        for row in range(self.history.rowCount()):
+            item = self.history.item(row, 0)
+            other = item.data(MODEL_ROLE) != label
+            self.history.setRowHidden(row, only and other and item.checkState() != Qt.CheckState.Checked)
+
+    def history_rows(self, *, visible_only: bool = True) -> list[list[str]]:
+        """The history table's text, row by row (hidden rows left out unless asked)."""
+        return [[self.history.item(r, c).text() for c in range(self.history.columnCount())]
+                for r in range(self.history.rowCount()) if not (visible_only and self.history.isRowHidden(r))]
 
     def _on_history_item(self, item: QTableWidgetItem) -> None:
         if item.column() != 0:

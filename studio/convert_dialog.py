@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QComboBox, QLabel
+from PySide6.QtWidgets import QComboBox, QLabel, QMessageBox
 
 from studio.job_dialog import JobDialog, PathEdit
 
@@ -37,20 +38,42 @@ class ConvertDialog(JobDialog):
         other = next((i for i in range(self.format.count())
                       if self.format.itemData(i).name != document.model.source_format), 0)
         self.format.setCurrentIndex(other)
-        self.destination = PathEdit(self._default_path(), "Convert to", "All files (*)", save=True, parent=self)
-        self.format.currentIndexChanged.connect(lambda _: self.destination.setText(self._default_path()))
+        self.destination = PathEdit(self._default_path(), "Convert to", self._file_filter(), save=True, parent=self)
+        self._default = self.destination.edit.text()
+        self.format.currentIndexChanged.connect(self._on_format_changed)
         self.form.addRow("Source", QLabel(str(document.path), self))
         self.form.addRow("Format", self.format)
         self.form.addRow("Destination", self.destination)
         self.result: Any = None
+        self.overwrite_box: QMessageBox | None = None
+        self._confirmed: Path | None = None  # a destination the user agreed to replace
+
+    def _suffix(self) -> str:
+        spec = self.format.currentData()
+        return spec.suffixes[0] if spec else ".onnx"
+
+    def _file_filter(self) -> str:
+        spec = self.format.currentData()
+        return f"{spec.label} (*{' *'.join(spec.suffixes)})" if spec else "All files (*)"
 
     def _default_path(self) -> str:
-        spec = self.format.currentData()
-        suffix = spec.suffixes[0] if spec else ".onnx"
-        path = self.document.path.with_suffix(suffix)
+        """Beside the source, with the format's suffix, never on an existing file (MindSpore's own export)."""
+        from engine.fileio import free_path
+
+        path = self.document.path.with_suffix(self._suffix())
         if path == self.document.path:
-            path = path.with_name(f"{path.stem}.converted{suffix}")
-        return str(path)
+            path = path.with_name(f"{path.stem}.converted{path.suffix}")
+        return str(free_path(path, avoid=[self.document.path]))
+
+    def _on_format_changed(self, _index: int) -> None:
+        """A default destination follows the format; a typed one keeps its name and takes the format's suffix."""
+        text = self.destination.edit.text().strip()
+        if not text or text == self._default:
+            self._default = self._default_path()
+            self.destination.setText(self._default)
+        else:
+            self.destination.setText(str(Path(text).with_suffix(self._suffix())))
+        self.destination._filter = self._file_filter()
 
     def make_job(self) -> tuple[str, Callable[[Any], Any]] | None:
         from studio.features import feature
@@ -58,7 +81,23 @@ class ConvertDialog(JobDialog):
         if not feature("convert"):
             self.status.setText(feature("convert").reason)
             return None
-        src, dst, spec = self.document.path, self.destination.path(), self.format.currentData()
+        spec = self.format.currentData()
+        if not self.destination.edit.text().strip():
+            self.status.setText("Choose a file name for the converted model (Browse…).")
+            return None
+        src, dst = self.document.path, self.destination.path()
+        if dst.is_dir():
+            self.status.setText(f"{dst} is a folder: choose a file name inside it (Browse…).")
+            return None
+        if dst.suffix.lower() not in [s.lower() for s in spec.suffixes]:
+            self.status.setText(f"{dst.name} does not end in {spec.suffixes[0]}, but the format is {spec.label}: "
+                                f"name it {dst.with_suffix(spec.suffixes[0]).name}, or choose the format that "
+                                "matches the name.")
+            return None
+        if dst.exists() and self._confirmed != dst:
+            self._ask_overwrite(dst)
+            return None
+        self._confirmed = None
 
         def work(job: Any) -> Any:
             from engine.convert import convert
@@ -66,6 +105,29 @@ class ConvertDialog(JobDialog):
             return convert(src, dst, fmt=spec.name, job=job)
 
         return f"Convert {src.name} to {dst.name}", work
+
+    def _ask_overwrite(self, dst: Path) -> None:
+        """Ask (window-modal, not blocking) before replacing ``dst``; Replace starts the conversion."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Replace file?",
+                          f"{dst.name} already exists in {dst.parent}.", QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText("Replacing it loses what it holds now. Keep it and choose another name, or replace it.")
+        replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        self.overwrite_box = box
+
+        def answered(_result: int) -> None:
+            self.overwrite_box = None
+            if box.clickedButton() is replace:
+                self._confirmed = dst
+                self.start()
+            else:
+                self.status.setText(f"Not converted: {dst.name} was kept. Choose another destination.")
+            box.deleteLater()
+
+        box.finished.connect(answered)
+        box.open()
 
     def on_result(self, result: Any) -> None:
         self.result = result

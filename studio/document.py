@@ -19,7 +19,7 @@ from studio.features import engine_attr, feature
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(eq=False)  # documents are compared by identity (panels keep per-document state)
 class Document:
     """Engine results for one file; views adapt these and never copy or own them.
 
@@ -30,6 +30,14 @@ class Document:
         graphs: display graphs laid out, by mode ("source", "canonical").
         graph_errors: why a mode has no graph, by mode.
         notes: features that were not available while loading.
+        input_specs: the inputs a run must feed (engine TensorSpecs), empty for parameter files.
+        input_shapes: the shape chosen for each input (None where a dynamic dim is not chosen).
+        inputs_path: a .npy/.npz file of input data for benchmark and validate, or None.
+        bench_result: this document's last benchmark result (or sweep), shown when its tab is active.
+        bench_status: the benchmark panel's last line about this document.
+        validation: this document's last validation report.
+        validate_status: the validate panel's last line about this document.
+        compare_choice: what this document was last compared with (the panel's combo data).
     """
 
     path: Path
@@ -38,6 +46,14 @@ class Document:
     graphs: dict[str, Any] = field(default_factory=dict)
     graph_errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    input_specs: list[Any] = field(default_factory=list)
+    input_shapes: dict[str, list[int | None]] = field(default_factory=dict)
+    inputs_path: Path | None = None
+    bench_result: Any = None
+    bench_status: str = ""
+    validation: Any = None
+    validate_status: str = ""
+    compare_choice: Any = None
 
     @property
     def is_graph(self) -> bool:
@@ -54,6 +70,45 @@ class Document:
     @property
     def title(self) -> str:
         return self.path.name
+
+    @property
+    def label(self) -> str:
+        """``folder/file``: names the model that results belong to (fixtures are all model.onnx)."""
+        return f"{self.path.parent.name}/{self.path.name}" if self.path.parent.name else self.path.name
+
+    def shapes_for_run(self) -> dict[str, list[int | None]]:
+        """The chosen shapes, for the engine's ``shapes=`` argument."""
+        return {name: list(shape) for name, shape in self.input_shapes.items()}
+
+
+def default_input_shapes(specs: Iterable[Any]) -> dict[str, list[int | None]]:
+    """Fixed dims as declared; a dynamic first dim of a rank >= 2 input as batch 1; other dynamic dims unset."""
+    out: dict[str, list[int | None]] = {}
+    for spec in specs:
+        shape: list[int | None] = []
+        for i, d in enumerate(spec.shape):
+            if isinstance(d, int):
+                shape.append(d)
+            elif i == 0 and len(spec.shape) > 1:
+                shape.append(1)
+            else:
+                shape.append(None)
+        out[spec.name] = shape
+    return out
+
+
+def model_input_specs(model: Model) -> list[Any]:
+    """The model's input specs (empty for parameter files or a graph without a readable signature)."""
+    from engine.errors import EngineError
+    from engine.inputs import input_specs
+
+    try:
+        io_specs = getattr(model, "io_specs", None)
+        if io_specs is not None:
+            return list(io_specs()[0])
+        return input_specs(model.onnx) if model.onnx is not None else []
+    except EngineError:
+        return []
 
 
 def build_graph(model: Model, mode: str) -> Any:
@@ -80,6 +135,8 @@ def load_document(path: str | Path, job: Job) -> Document:
         doc.summary = engine_attr("inspect")(model)  # type: ignore[operator]
     else:
         doc.notes.append(feature("inspect").reason)
+    doc.input_specs = model_input_specs(model)
+    doc.input_shapes = default_input_shapes(doc.input_specs)
     if model.is_graph:
         if feature("graph"):
             job.report(0.75, "laying out the graph")

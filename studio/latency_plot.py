@@ -230,6 +230,19 @@ class LatencyPlot(QWidget):
         self.current.setData(np.arange(latencies_ms.size, dtype=np.float64), latencies_ms)
         self._histogram(latencies_ms)
 
+    def clear(self) -> None:
+        """Empty the current curve, the histogram and the sweep (a model with no run yet)."""
+        self._timer.stop()
+        self.streaming = False
+        self.buffer = None
+        self.shown = 0
+        self._hist_shown = 0
+        self.current.setData([], [])
+        self.hist_item.setData([0.0, 1.0], [0.0])
+        self.hide_sweep()
+        for plot in (self.latency, self.histogram):
+            plot.getPlotItem().vb.enableAutoRange()
+
     def point_count(self) -> int:
         """How many points the current curve holds (its full data, before downsampling)."""
         x, _ = self.current.getOriginalDataset()

@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from studio.document import Document, load_document
 from studio.document_view import DocumentView
@@ -86,12 +86,16 @@ class MainWindow(QMainWindow):
         from studio.bench_panel import BenchPanel
         from studio.validate_panel import ValidatePanel
 
+        from studio.input_panel import InputPanel
+
+        self.input_panel = InputPanel(self)
         self.bench = BenchPanel(self, self)
         self.validate_panel = ValidatePanel(self, self)
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.outline_dock = _dock(self, "Outline", "outline", self.outline, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.properties_dock = _dock(self, "Properties", "properties", self.properties,
                                      Qt.DockWidgetArea.RightDockWidgetArea)
+        self.inputs_dock = _dock(self, "Inputs", "inputs", self.input_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.bench_dock = _dock(self, "Benchmark", "benchmark", self.bench, bottom)
         self.validate_dock = _dock(self, "Validate", "validate", self.validate_panel, bottom)
         self.jobs_dock = _dock(self, "Jobs", "jobs", self.jobs, bottom)
@@ -99,6 +103,10 @@ class MainWindow(QMainWindow):
         for dock in (self.validate_dock, self.jobs_dock, self.log_dock):
             self.tabifyDockWidget(self.bench_dock, dock)
         self.bench_dock.raise_()
+        self.shapes_label = QLabel(self)
+        self.shapes_label.setToolTip("The inputs benchmark and validate use for the active model (Inputs panel)")
+        self.statusBar().addPermanentWidget(self.shapes_label)
+        self.input_panel.inputs_changed.connect(self._on_inputs_changed)
         self.outline.item_selected.connect(self._on_outline_selected)
         self.runner.task_started.connect(self._on_task_started)
 
@@ -178,6 +186,7 @@ class MainWindow(QMainWindow):
         self.tabs.removeTab(index)
         if view is not None:
             view.deleteLater()
+        self.validate_panel.refresh_choices()  # a closed model is no longer something to compare with
 
     def _on_tab_changed(self, _index: int) -> None:
         view = self.current_view()
@@ -186,10 +195,30 @@ class MainWindow(QMainWindow):
         document = view.document if view else None
         self.properties.set_document(document)
         self._refresh_outline()
+        self.input_panel.set_document(document)
+        self._show_shapes()
         self.bench.set_document(document)
         self.validate_panel.set_document(document)
         self._update_actions()
         self.setWindowTitle(f"{document.title} - Deploy Studio" if document else "Deploy Studio")
+
+    def _on_inputs_changed(self) -> None:
+        self._show_shapes()
+        self.bench.inputs_changed()
+        self.validate_panel.inputs_changed()
+
+    def _show_shapes(self) -> None:
+        text = self.input_panel.shapes_text()
+        missing = self.input_panel.unresolved()
+        self.shapes_label.setText(f"Inputs: {text}" + (f" (choose {', '.join(missing)})" if missing else "")
+                                  if text else "")
+
+    def show_inputs(self, focus_missing: bool = False) -> None:
+        """Show the Inputs panel; with ``focus_missing``, focus the first dynamic dimension still to choose."""
+        self.inputs_dock.show()
+        self.inputs_dock.raise_()
+        if focus_missing:
+            self.input_panel.focus_first_unresolved()
 
     def _on_mode_changed(self, view: DocumentView, _mode: str) -> None:
         if view is not self.current_view():
@@ -325,6 +354,7 @@ class MainWindow(QMainWindow):
 
     def _default_dock_sizes(self) -> None:
         self.resizeDocks([self.outline_dock, self.properties_dock], [360, 340], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.properties_dock, self.inputs_dock], [500, 200], Qt.Orientation.Vertical)
         self.resizeDocks([self.bench_dock], [300], Qt.Orientation.Vertical)
 
     def save_layout(self) -> None:

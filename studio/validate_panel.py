@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -71,24 +70,27 @@ class ValidatePanel(QWidget):
         self.window = window
         self.document: Any = None
         self.report: Any = None
+        self._shown_for: Any = None  # the document the compare list was built for
         form_box = QWidget(self)
         form = QFormLayout(form_box)
         self.compare = QComboBox(form_box)
         self.compare.setToolTip("The reference runs on the toolbar's target; this run is compared with it")
-        self.inputs = QLineEdit(form_box)
-        self.inputs.setPlaceholderText("generated from input metadata (seed 0)")
-        browse = QPushButton("…", form_box)
-        browse.setMaximumWidth(30)
-        browse.clicked.connect(self._browse_inputs)
+        self.compare.currentIndexChanged.connect(self._on_compare_changed)
+        self.inputs = QLabel(form_box)
+        self.inputs.setWordWrap(True)
+        self.inputs.setToolTip("Shapes and input data are chosen per model in the Inputs panel")
+        inputs_button = QPushButton("Inputs…", form_box)
+        inputs_button.setToolTip("Show the Inputs panel: shapes of dynamic dimensions, or a .npy/.npz data file")
+        inputs_button.clicked.connect(lambda: self.window.show_inputs())
         inputs_row = QHBoxLayout()
-        inputs_row.addWidget(self.inputs)
-        inputs_row.addWidget(browse)
+        inputs_row.addWidget(self.inputs, 1)
+        inputs_row.addWidget(inputs_button)
         self.rtol = QLineEdit(form_box)
         self.rtol.setPlaceholderText("by dtype")
         self.atol = QLineEdit(form_box)
         self.atol.setPlaceholderText("by dtype")
         form.addRow("Compare with", self.compare)
-        form.addRow("Inputs (.npy/.npz)", inputs_row)
+        form.addRow("Inputs", inputs_row)
         form.addRow("rtol", self.rtol)
         form.addRow("atol", self.atol)
         self.run_button = QPushButton(icon("validate"), "Validate", form_box)
@@ -100,6 +102,7 @@ class ValidatePanel(QWidget):
         form.addRow(self.divergent_button)
         self.verdict = QLabel("", form_box)
         self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow(self.verdict)
         self.findings = _table(("Severity", "Code", "Message", "Node"), self)
         self.parity = _table(PARITY_COLUMNS, self)
@@ -125,23 +128,58 @@ class ValidatePanel(QWidget):
         self.set_document(None)
 
     def set_document(self, document: Any) -> None:
+        """Show ``document``'s last report and comparison choice, or a cleared panel."""
+        if self.document is not None and self.document is not document:
+            self.document.compare_choice = self.compare.currentData()
         self.document = document
+        self.report = document.validation if document is not None else None
         self.refresh_choices()
+        if self.report is not None:
+            self._present(self.report)
+        else:
+            self._clear_results()
+            if document is not None and self.run_button.isEnabled():
+                self.verdict.setText(document.validate_status or f"No validation of <b>{document.label}</b> yet.")
+        self.inputs_changed()
+
+    def inputs_changed(self) -> None:
+        """Say which inputs the next validation uses (the Inputs panel's choice for this document)."""
+        panel = getattr(self.window, "input_panel", None)
+        self.inputs.setText(panel.shapes_text() if panel is not None and self.document is not None else "")
+
+    def _clear_results(self) -> None:
+        self.parity.setRowCount(0)
+        self.findings.setRowCount(0)
+        self.parity_title.setText("Parity")
+        self.divergence.setText("")
+        self.divergent_button.setEnabled(False)
+        self.verdict.setText("")
 
     def refresh_choices(self) -> None:
-        """Other available targets, and the other open graphs, as things to compare with."""
-        current = self.compare.currentText()
+        """Other available targets, and the other open graphs, as things to compare with.
+
+        The choice is the active document's own: a model chosen for one tab is never carried
+        to another, and a document never compares with itself.
+        """
+        wanted = self.document.compare_choice if self.document is not None else None
+        if wanted is None and self.compare.count() and self.document is not None and self._shown_for is self.document:
+            wanted = self.compare.currentData()
+        self.compare.blockSignals(True)
         self.compare.clear()
         reference = self.window.targets.current_target()
         for info in self.window.targets.targets:
             if info.available and info.name != reference:
                 self.compare.addItem(f"target {info.name}", ("target", info.name))
-        for doc in self.window.documents():
+        documents = self.window.documents()
+        titles = [d.title for d in documents]
+        for doc in documents:
             if doc is not self.document and doc.is_graph:
-                self.compare.addItem(f"model {doc.title}", ("model", doc))
-        index = self.compare.findText(current)
-        if index >= 0:
-            self.compare.setCurrentIndex(index)
+                name = doc.title if titles.count(doc.title) == 1 else doc.label  # the folder when names clash
+                self.compare.addItem(f"model {name}", ("model", doc))
+        index = next((i for i in range(self.compare.count()) if self.compare.itemData(i) == wanted), -1)
+        self.compare.setCurrentIndex(index if index >= 0 else 0)
+        self.compare.blockSignals(False)
+        self._shown_for = self.document
         reason = ""
         if not feature("validate"):
             reason = feature("validate").reason
@@ -152,10 +190,9 @@ class ValidatePanel(QWidget):
         if reason and self.report is None:
             self.verdict.setText(reason)
 
-    def _browse_inputs(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Inputs", "", "NumPy arrays (*.npy *.npz)")
-        if path:
-            self.inputs.setText(path)
+    def _on_compare_changed(self, _index: int) -> None:
+        if self.document is not None:
+            self.document.compare_choice = self.compare.currentData()
 
     def _float(self, edit: QLineEdit) -> float | None:
         text = edit.text().strip()
@@ -179,26 +216,74 @@ class ValidatePanel(QWidget):
             targets.append(choice[1])
         elif choice and choice[0] == "model":
             against = choice[1].model
-        model = self.document.model
-        inputs_path = self.inputs.text().strip() or None
+        doc = self.document
+        if against is doc.model:
+            self.verdict.setText("Choose something other than this model to compare with.")
+            return
+        model = doc.model
+        inputs_path, specs = doc.inputs_path, list(doc.input_specs)
+        from engine.inputs import unresolved_dims
+
+        missing = [] if inputs_path is not None else unresolved_dims(specs, shapes=doc.input_shapes)
+        if missing:
+            self.verdict.setText("Choose a size for " + ", ".join(missing) + " in the Inputs panel first: the "
+                                 "model leaves them dynamic.")
+            self.window.show_inputs(focus_missing=True)
+            return
+        shapes = doc.shapes_for_run()
         options = self.window.targets.target_options()
 
         def work(job: Any) -> Any:
             from engine.validate import validate
 
-            return validate(model, against=against, targets=targets, inputs_path=inputs_path, rtol=rtol,
+            return validate(model, against=against, targets=targets, inputs_path=inputs_path,
+                            shapes=None if inputs_path is not None else shapes, rtol=rtol,
                             atol=atol, options=options, job=job)
 
-        self.verdict.setText("Validating…")
+        doc.compare_choice = self.compare.currentData()
+        doc.validate_status = f"Validating {doc.label} against {self.compare.currentText() or targets[0]}…"
+        self.verdict.setText(doc.validate_status)
         self.divergent_button.setEnabled(False)
-        self.window.runner.start("validate", f"Validate {self.document.title}", work,
-                                 on_result=self.show_report, on_error=self._on_error)
+        self.window.runner.start("validate", f"Validate {doc.label}", work,
+                                 on_result=lambda report, d=doc: self._on_report(report, d),
+                                 on_error=lambda exc, d=doc: self._on_error(exc, d))
 
-    def _on_error(self, exc: BaseException) -> None:
-        self.verdict.setText(describe(exc, "Validation failed to run").one_line())
+    def _on_error(self, exc: BaseException, doc: Any = None) -> None:
+        from studio.input_panel import input_advice
+
+        doc = doc if doc is not None else self.document
+        text = describe(exc, f"Validation of {doc.label} failed to run" if doc is not None else
+                        "Validation failed to run")
+        advice = input_advice(exc) or text.hint
+        line = f"{text.headline}: {text.detail}" + (f" ({advice})" if advice else "")
+        if doc is not None:
+            doc.validate_status = line
+            doc.validation = None
+        if doc is self.document:
+            self._clear_results()
+            self.report = None
+            self.verdict.setText(line)
+
+    def _on_report(self, report: Any, doc: Any) -> None:
+        doc.validation = report
+        doc.validate_status = ""
+        log.info("validation of %s: %s", doc.label, "passed" if report.passed else "failed")
+        if doc is self.document:
+            self.show_report(report)
+        else:
+            self.validated.emit(report)
 
     def show_report(self, report: Any) -> None:
-        """Present a ValidationReport: verdict, parity table, findings, divergence."""
+        """Present a ValidationReport of the active document, and select the first divergent node."""
+        if self.document is not None:
+            self.document.validation = report
+        self._present(report)
+        if report.first_divergent is not None:
+            self.show_divergent()
+        self.validated.emit(report)
+
+    def _present(self, report: Any) -> None:
+        """Verdict, parity table, findings and divergence of ``report`` (no graph changes)."""
         self.report = report
         colour = "#2e9e5b" if report.passed else "#d64545"
         text = "PASSED" if report.passed else "FAILED"
@@ -209,7 +294,14 @@ class ValidatePanel(QWidget):
         if failed_runs:
             extra.append(f"{len(failed_runs)} run(s) failed")
         extra += report.notes
-        self.verdict.setText(f"<b style='color:{colour}'>{text}</b>" + ("<br>" + "<br>".join(extra) if extra else ""))
+        tensors = (report.inputs or {}).get("tensors") or {}
+        if tensors:
+            extra.append("inputs: " + ", ".join(f"{k} {'x'.join(str(d) for d in v.get('shape', []))}"
+                                                for k, v in tensors.items())
+                         + f" ({report.inputs.get('source', '')})")
+        name = f"<b>{self.document.label}</b>: " if self.document is not None else ""
+        self.verdict.setText(f"{name}<b style='color:{colour}'>{text}</b>"
+                             + ("<br>" + "<br>".join(extra) if extra else ""))
         self._fill_parity(report)
         self._fill_findings(report.findings)
         div = report.first_divergent
@@ -220,9 +312,6 @@ class ValidatePanel(QWidget):
         else:
             self.divergence.setText("")
         self.divergent_button.setEnabled(div is not None)
-        if div is not None:
-            self.show_divergent()
-        self.validated.emit(report)
 
     def _fill_parity(self, report: Any) -> None:
         rows = [(c, o) for c in report.comparisons for o in c.outputs]
