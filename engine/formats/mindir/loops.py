@@ -1,0 +1,174 @@
+"""MindIR loops (a header graph its body calls back) lowered to ONNX ``Loop``; see control_flow's docstring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from onnx import TensorProto, helper
+
+from engine.formats.mindir.control_flow import (
+    _TailCall, _bool_tensor, _branch_outputs, _fail, _follow, _is_monad, _probe, _short, _state, _subgraph,
+)
+from engine.formats.mindir.lower import Const, Lowering, Unknown, Value, _flatten
+from engine.formats.mindir.reader import MindFunction, MindNode
+from engine.formats.mindir.values import numpy_dtype
+
+# --- recognising loops -------------------------------------------------------------------------
+
+
+def _references(fn: MindFunction) -> set[str]:
+    """Graphs ``fn`` calls or binds (Partial) directly."""
+    found = set()
+    for node in fn.nodes:
+        if node.op_type in ("Call", "Partial") and node.inputs:
+            found.add(node.inputs[0])
+    return found
+
+
+def _reaches(lo: Lowering, start: str, target: str) -> bool:
+    """True when graph ``start`` calls or binds ``target``, directly or through other graphs."""
+    functions = lo.graph.functions
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name == target:
+            return True
+        if name in seen or name not in functions:
+            continue
+        seen.add(name)
+        todo.extend(_references(functions[name]))
+    return False
+
+
+def _loop_parts(lo: Lowering, header: str) -> tuple[str, str] | None:
+    """(body, exit) when ``header`` is a loop header: its switch's true closure leads back to it."""
+    state = _state(lo)
+    if header in state.headers:
+        return state.headers[header]
+    functions = lo.graph.functions
+    fn = functions.get(header)
+    parts = None
+    if fn is not None:
+        producer = {n.outputs[0]: n for n in fn.nodes}
+        for node in fn.nodes:
+            if node.op_type != "Switch" or len(node.inputs) < 3:
+                continue
+            t, f = producer.get(node.inputs[1]), producer.get(node.inputs[2])
+            if t is None or f is None or t.op_type != "Partial" or f.op_type != "Partial":
+                continue
+            if t.inputs[0] in functions and _reaches(lo, t.inputs[0], header):
+                parts = (t.inputs[0], f.inputs[0])
+                break
+    state.headers[header] = parts
+    return parts
+
+
+# --- Loop ------------------------------------------------------------------------------------
+
+
+def _first_unknown(values: list) -> Unknown | None:
+    return next((v for v in _flatten(tuple(values)) if isinstance(v, Unknown)), None)
+
+
+def _lower_loop(lo: Lowering, header: str, args: tuple, node: MindNode) -> Value:
+    fn = lo.graph.functions[header]
+    first, scope = _probe(lo, header, args, node)
+    if isinstance(first.cond, Const) and not bool(np.asarray(first.cond.value)):
+        return _follow(lo, first, scope, False, node)  # never entered
+    unknown = _first_unknown([*args, first.cond])
+    if unknown is not None:
+        return unknown
+    base = lo.unique(f"{node.scope or 'Loop'}/Loop").replace("/", "_")
+    cond0 = _bool_tensor(lo, first.cond, f"{base}_cond0")
+    # Every tensor argument is carried at first; what the body passes back unchanged (weights,
+    # the loop bound) is then read from outside instead and the body built again.
+    candidates = [k for k, a in enumerate(args) if not _is_monad(a) and isinstance(a, (str, Const))]
+    built = _build_body(lo, header, args, candidates, base, node)
+    if isinstance(built, Unknown):
+        return built
+    unchanged = built[3]
+    if unchanged:
+        built = _build_body(lo, header, args, [k for k in candidates if k not in unchanged], base, node)
+        if isinstance(built, Unknown):
+            return built
+    carried, graph, initial, _ = built
+    types = [lo.types[name] for name in initial]
+    finals = [lo.unique(f"{base}_{_short(fn.inputs[k].name)}_final") for k in carried]
+    lo.nodes.append(helper.make_node("Loop", ["", cond0, *initial], finals, name=base, body=graph))
+    final_args = list(args)
+    for k, name, t in zip(carried, finals, types):
+        final_args[k] = name
+        lo.types[name] = t
+    last, scope = _probe(lo, header, tuple(final_args), node)
+    return _follow(lo, last, scope, False, node)
+
+
+def _build_body(lo: Lowering, header: str, args: tuple, carried: list[int], base: str,
+                node: MindNode) -> tuple[list[int], Any, list[str], set[int]] | Unknown:
+    """The Loop body for ``header`` carrying positions ``carried``.
+
+    Returns (carried, body graph, initial state tensors, carried positions the body passes
+    back unchanged), or the Unknown a node inside made.
+    """
+    fn = lo.graph.functions[header]
+    initial, types = [], []
+    for k in carried:
+        tensor = lo._as_tensor_name(args[k], f"{base}_init{k}")
+        dims, dtype = lo.types.get(tensor, (None, None))
+        declared = fn.inputs[k]
+        if declared.data_type:
+            dtype = numpy_dtype(declared.data_type)
+        if dtype is None:
+            raise _fail(lo, node, f"the type of loop state {_short(declared.name)!r} is not known")
+        if declared.data_type and lo.types.get(tensor, (None, None))[1] not in (None, np.dtype(dtype)):
+            tensor = lo.emit("Cast", [tensor], name=f"{base}/Cast{k}", outputs=[f"{base}_init{k}_cast"],
+                             to=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+        lo.types[tensor] = (dims, np.dtype(dtype))
+        initial.append(tensor)
+        types.append((dims, np.dtype(dtype)))
+    iter_in, cond_in = lo.unique(f"{base}_iter"), lo.unique(f"{base}_cond_in")
+    state_in = [lo.unique(f"{base}_{_short(fn.inputs[k].name)}") for k in carried]
+    for name, t in zip(state_in, types):
+        lo.types[name] = t
+
+    def body() -> tuple[Any, list]:
+        body_args = list(args)
+        for k, name in zip(carried, state_in):
+            body_args[k] = name
+        entry, scope = _probe(lo, header, tuple(body_args), node)
+        state = _state(lo)
+        state.bodies.append(header)
+        try:
+            step = _follow(lo, entry, scope, True, node)
+        finally:
+            state.bodies.pop()
+        if isinstance(step, Unknown):
+            return step, []
+        if not isinstance(step, _TailCall):
+            raise _fail(lo, node, f"the body of loop {_short(header)!r} does not end by calling the loop again")
+        nxt, _ = _probe(lo, header, step.args, node)
+        if isinstance(nxt.cond, Unknown):
+            return nxt.cond, []
+        next_state = []
+        for k, (_, dtype) in zip(carried, types):
+            value = step.args[k]
+            if isinstance(value, Const):  # a state reset to a constant keeps the state's dtype
+                value = lo.const_tensor(value.value, dtype=dtype, hint=f"{base}_next{k}")
+            next_state.append(value)
+        return _bool_tensor(lo, nxt.cond, f"{base}_cond_next"), next_state
+
+    nodes, (cond_next, next_state) = _subgraph(lo, body, f"{base}_body")
+    unknown = _first_unknown([cond_next, *next_state])
+    if unknown is not None:
+        return unknown
+    unchanged = {k for k, name, value in zip(carried, state_in, next_state) if value == name}
+    outs = _branch_outputs(lo, nodes, (cond_next, *next_state), f"{base}_body")
+    inputs = [helper.make_tensor_value_info(iter_in, TensorProto.INT64, []),
+              helper.make_tensor_value_info(cond_in, TensorProto.BOOL, [])]
+    inputs += [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(t[1]), None)
+               for n, t in zip(state_in, types)]
+    outputs = [helper.make_tensor_value_info(outs[0], TensorProto.BOOL, None)]
+    outputs += [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(t[1]), None)
+                for o, t in zip(outs[1:], types)]
+    return carried, helper.make_graph(nodes, f"{base}_body", inputs, outputs), initial, unchanged
