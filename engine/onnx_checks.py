@@ -158,3 +158,45 @@ def _bits(data_type: int) -> int:
 
 def _short(dims: list[int]) -> str:
     return str(dims) if len(dims) <= 8 else f"[{', '.join(map(str, dims[:8]))}, ... ({len(dims)} dims)]"
+
+
+def check_consistent(model: onnx.ModelProto, path: str | Path | None = None) -> None:
+    """Refuse a graph that ``onnx.checker`` with ``full_check`` would reject, without copying its weights.
+
+    Dims are checked first (C++ inference aborts on negative ones), then every node of the
+    default domain must exist in the opset the model declares (a converter that emits an op
+    newer than its opset writes a file nobody can load), then strict shape inference runs on
+    a weight-less copy (initializers as dims and type only).
+
+    Raises:
+        FormatError: naming the node or value and the problem.
+    """
+    from engine.model import copy_without_weights
+
+    light = copy_without_weights(model, keep_elements=64)
+    check_graph_dims(light, path, data=False)
+    opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
+    graphs = [light.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            domain = node.domain or "ai.onnx"
+            if domain == "ai.onnx":
+                version = opsets.get("ai.onnx")
+                if version is None:
+                    raise FormatError("the graph uses ONNX ops but declares no ONNX opset", path=path)
+                try:
+                    onnx.defs.get_schema(node.op_type, version, "")
+                except onnx.defs.SchemaError:
+                    raise FormatError(f"node {node.name or node.op_type!r}: ONNX op {node.op_type!r} does not exist in "
+                                      f"opset {version}, which the graph declares", path=path,
+                                      node=node.name or None) from None
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    graphs.append(attr.g)
+                graphs.extend(attr.graphs)
+    try:
+        onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as exc:
+        text = " ".join(str(exc).split())
+        raise FormatError(f"the graph fails ONNX shape inference: {text[:300]}", path=path) from None

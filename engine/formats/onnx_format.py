@@ -15,7 +15,7 @@ from engine.formats import EXTERNAL_FILES_KEY, FileFormat, register
 from engine.formats.protowire import LEN, VARINT, scan_fields
 from engine.jobs import Job
 from engine.model import Model, approx_size, copy_without_weights, tensor_nbytes
-from engine.onnx_checks import check_graph_dims, data_nbytes
+from engine.onnx_checks import check_consistent, check_graph_dims, data_nbytes
 
 # protobuf refuses to serialise a single message past 2 GiB; above this, weights go out.
 PROTO_LIMIT = 2**31 - 1
@@ -51,7 +51,7 @@ def check_external_locations(model: onnx.ModelProto, base_dir: Path, path: Path)
             continue
         entries = {e.key: e.value for e in tensor.external_data}
         location = entries.get("location", "")
-        target = (base / location).resolve()
+        target = (base / location.replace("\0", "")).resolve()
         if not location or "\0" in location or os.path.isabs(location) or (target != base and base not in target.parents):
             raise FormatError(
                 f"tensor {tensor.name!r} points its external data at {location!r}, outside the model's folder",
@@ -106,6 +106,9 @@ def load(path: Path, job: Job) -> Model:
         onnx.checker.check_model(str(path) if big else model)
     except onnx.checker.ValidationError as exc:
         raise FormatError(f"ONNX model is invalid: {_short(exc)}", path=path) from exc
+    except UnicodeDecodeError as exc:  # the C++ checker hands back names that are not UTF-8
+        raise FormatError(f"ONNX model is invalid: a name or string field is not UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start} of {exc.object[:40]!r})", path=path) from exc
     if external:
         job.report(0.5, "reading external data")
         external_data_helper.load_external_data_for_model(model, str(path.parent))
@@ -187,7 +190,14 @@ def write_streaming(model: onnx.ModelProto, fh, tensor_bytes=None) -> None:
 
 
 def save(model: Model, path: Path, job: Job) -> None:
+    """Write the graph, after checking that the file will pass ``onnx.checker`` with ``full_check``."""
     proto = model.require_graph()
+    job.report(0.05, "checking the graph")
+    # The problem lies in the graph read from the input, so the error names the input.
+    try:
+        check_consistent(proto, model.source_path or path)
+    except FormatError as exc:
+        raise FormatError(exc.message, path=exc.path, node=exc.node, hint=f"nothing written to {path.name}") from None
     job.report(0.1, f"writing {path.name}")
     save_proto(proto, path)
 

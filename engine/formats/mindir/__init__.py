@@ -37,15 +37,19 @@ def load(path: Path, job: Job) -> Model:
     from engine.formats.mindir import lower, reader
 
     job.report(0.02, f"reading {path.name}")
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+    with path.open("rb") as fh:
         # Mapped, not read: weights are paged in one at a time while they are converted.
-        proto, raw_parameters = reader.parse_lazy(data, path)
-        job.report(0.15, "decoding")
-        graph = reader.decode(proto, path, raw_parameters, source=data)
-        del proto, raw_parameters
-        result = lower.lower_all(graph, path, job.sub(0.2, 0.95))
-        graph.raw_parameters.clear()
-        graph.source = None
+        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            proto, raw_parameters = reader.parse_lazy(data, path)
+            job.report(0.15, "decoding")
+            graph = reader.decode(proto, path, raw_parameters, source=data)
+            del proto, raw_parameters
+            result = lower.lower_all(graph, path, job.sub(0.2, 0.95))
+            graph.raw_parameters.clear()
+            graph.source = None
+        finally:
+            _close_mapping(data)
     onnx_model = result.onnx
     metadata = dict(graph.metadata)
     source_nodes = reader.source_nodes(graph)
@@ -66,6 +70,17 @@ def load(path: Path, job: Job) -> Model:
         source_nodes=source_nodes,
         metadata=metadata,
     )
+
+
+def _close_mapping(data: mmap.mmap) -> None:
+    """Close the file mapping; while an exception's traceback still holds a view of it, leave that to GC.
+
+    (A ``with`` block would raise BufferError here and hide the error that is on its way out.)
+    """
+    try:
+        data.close()
+    except BufferError:
+        pass
 
 
 def _param_names(model) -> set[str]:

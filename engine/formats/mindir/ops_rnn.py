@@ -26,6 +26,16 @@ def lstm(ctx: NodeContext):
         raise ctx.fail("bidirectional LSTM is not lowered yet")
     if int(ctx.attr("proj_size", 0) or 0):
         raise ctx.fail("LSTM with a projection (proj_size) is not lowered yet")
+    # Sizes come from attributes a corrupt file can state as anything: check them against the
+    # packed weight before building index tensors of that size.
+    if hidden <= 0 or size_in <= 0:
+        raise ctx.fail(f"LSTM hidden_size {hidden} / input_size {size_in} must be positive")
+    need = 4 * hidden * (size_in + hidden) + (4 * hidden if ctx.attr("has_bias", True) else 0)
+    weight_shape = ctx.shape(3)
+    have = int(np.prod(weight_shape, dtype=object)) if weight_shape and all(d >= 0 for d in weight_shape) else None
+    if have is None or have != need:
+        raise ctx.fail(f"LSTM hidden_size {hidden} and input_size {size_in} need a packed weight of {need} values, "
+                       f"but it has {have if have is not None else 'an unknown number of'} values")
     flat = ctx.emit("Reshape", [ctx.tensor(3), ctx.const_tensor(np.array([-1], np.int64), hint="flat")],
                     final=False, suffix="w_flat")
     gate_index = np.concatenate([np.arange(g * hidden, (g + 1) * hidden) for g in _GATE_ORDER]).astype(np.int64)

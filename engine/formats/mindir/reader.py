@@ -145,6 +145,9 @@ def decode(proto: pb.ModelProto, path: Path, raw_parameters: list[tuple[int, int
     With ``raw_parameters`` (from :func:`parse_lazy`), parameters are kept as raw slices in
     :attr:`MindGraph.raw_parameters` and decoded one at a time by the lowering.
     """
+    from engine.formats.mindir.sanity import check_model
+
+    check_model(proto, path)  # names, outputs, declared shapes, tuple depth: before any decoding
     graph = proto.graph
     primitives = {p.name: p for p in proto.primitives}
     function_names = {f.name for f in proto.functions}
@@ -209,7 +212,10 @@ def _decode_nodes(graph: pb.GraphProto, primitives: dict[str, pb.PrimitiveProto]
             except ValueError as exc:
                 raise FormatError(f"constant {node.name!r}: {exc}", path=path, node=node.name) from None
             continue
-        nodes.append(_decode_node(node, primitives, path, functions, values))
+        try:
+            nodes.append(_decode_node(node, primitives, path, functions, values))
+        except ValueError as exc:  # an attribute value the file states wrongly (dtype, shape, data)
+            raise FormatError(f"node {node.name!r}: {exc}", path=path, node=node.name) from None
     return nodes, constants
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,10 @@ def tensor_to_array(tensor: pb.TensorProto, *, what: str = "tensor") -> np.ndarr
     """A MindIR TensorProto's data as a numpy array of its declared shape."""
     dtype = numpy_dtype(tensor.data_type)
     dims = [int(d) for d in tensor.dims]
-    count = int(np.prod(dims)) if dims else 1
+    if len(dims) > 64 or any(d < 0 for d in dims):
+        raise ValueError(f"{what} {tensor.name!r} has shape {dims[:8]}{'...' if len(dims) > 8 else ''}: "
+                         "dims must be >= 0 and at most 64 of them")
+    count = prod(dims)  # Python integers: numpy's product of huge dims wraps around
     if tensor.HasField("external_data"):
         raise ValueError(f"{what} keeps its data in an external file, which is not supported yet")
     if tensor.raw_data:
@@ -104,6 +108,9 @@ def tensor_to_array(tensor: pb.TensorProto, *, what: str = "tensor") -> np.ndarr
         ("uint64_data", tensor.uint64_data),
     ):
         if len(values):
+            if len(values) != count:
+                raise ValueError(f"{what} {tensor.name!r} has {len(values)} values in {field} for shape {dims} "
+                                 f"({count} elements)")
             return np.asarray(values).astype(dtype).reshape(dims)
     if count == 0:
         return np.zeros(dims, dtype=dtype)
