@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 #: below this many GMAC/s a CPU run is pathologically slow (a modern core does 10+).
 SLOW_GMACS = 1.0
+#: ... but only for models with at least this many MACs: below it, fixed per-call costs (the
+#: framework's dispatch, a worker process, copying outputs) dominate and a low rate says nothing.
+#: At SLOW_GMACS this much compute takes 50 ms, far above any fixed overhead.
+SLOW_MIN_MACS = 50_000_000
 
 WHAT_IS_TIMED = (
     "wall clock (time.perf_counter_ns) around one inference call per iteration, including the copy "
@@ -293,7 +297,8 @@ def judge(result: BenchResult) -> list[str]:
             f"{s.mean_ms:.3g} ms); close other programs or run longer"
         )
     rate = result.gmacs_per_s
-    if rate is not None and rate < SLOW_GMACS and result.target.endswith(":cpu") and s.median_ms > 5:
+    big_enough = (result.macs or 0) >= SLOW_MIN_MACS
+    if rate is not None and rate < SLOW_GMACS and result.target.endswith(":cpu") and s.median_ms > 5 and big_enough:
         hint = ""
         if result.target.startswith("mindspore:") and "ONEDNN_MAX_CPU_ISA" not in result.options.get("env", {}):
             hint = "; MindSpore's default oneDNN path is very slow on some AVX-512 CPUs, try --env ONEDNN_MAX_CPU_ISA=AVX2"
