@@ -11,8 +11,9 @@ counts are covered) and meta.json.
   graphs (``functions``), joined by ``Switch`` + ``Partial`` and a call of the switch's result.
 - ``while_loop``: ``while i < n`` with ``n`` a tensor input; the loop is a header graph that a
   body graph calls again (tail recursion), with an after graph for the exit.
-- ``if_in_while``, ``nested_while``, ``while_tensor_cond``, ``if_elif``: a branch in a loop body,
-  a loop in a loop, a condition computed from the loop state, an if/elif/else with two outputs.
+- ``if_in_while``, ``nested_while``, ``while_tensor_cond``, ``if_elif``, ``while_break``: a branch
+  in a loop body, a loop in a loop, a condition computed from the loop state, an if/elif/else
+  with two outputs, a ``break`` (cases that leave early and cases that run out).
 - ``dynamic_batch``: a small conv net exported with input ``Tensor(shape=[None, 3, 16, 16])``;
   ``dynamic_reshape`` reshapes by the run-time batch; ``dynamic_attention`` has dynamic batch and
   sequence length (``[None, None, 16]``) with shapes computed at run time.
@@ -128,6 +129,22 @@ def networks():
                 out = ops.relu(x)
             return out, s
 
+    class WhileBreak(nn.Cell):
+        """``break`` in a while: one side of a branch in the body leaves the loop with a value."""
+
+        def __init__(self):
+            super().__init__()
+            self.reduce_sum = ops.ReduceSum()
+
+        def construct(self, x, n):
+            i = 0
+            while i < n:
+                x = x + 1.0
+                if self.reduce_sum(x) > 20.0:
+                    break
+                i += 1
+            return x
+
     class DynamicBatch(nn.Cell):
         def __init__(self):
             super().__init__()
@@ -187,6 +204,9 @@ def networks():
         "while_tensor_cond": (WhileTensorCond, [f32(2, 3)], [[f32(2, 3)], [f32(2, 3) + 3.0]]),
         "if_elif": (IfElif, [positive[:, :3]],
                     [[positive[:, :3]], [np.full((2, 3), 0.01, np.float32)], [-positive[:, :3]]]),
+        "while_break": (WhileBreak, [f32(2, 3), np.array(5, np.int32)],
+                        [[f32(2, 3), np.array(10, np.int32)], [f32(2, 3), np.array(2, np.int32)],
+                         [f32(2, 3), np.array(0, np.int32)]]),
         "dynamic_batch": (DynamicBatch, [ms.Tensor(shape=[None, 3, 16, 16], dtype=ms.float32)],
                           [[f32(1, 3, 16, 16)], [f32(3, 3, 16, 16)]]),
         "dynamic_reshape": (DynamicReshape, [ms.Tensor(shape=[None, 3, 10, 10], dtype=ms.float32)],

@@ -46,7 +46,7 @@ def _assert_matches(actual: np.ndarray, expected: np.ndarray) -> None:
 
 
 FIXTURES = [("if_branch", "If"), ("while_loop", "Loop"), ("if_in_while", "Loop"), ("nested_while", "Loop"),
-            ("while_tensor_cond", "Loop"), ("if_elif", "If")]
+            ("while_tensor_cond", "Loop"), ("if_elif", "If"), ("while_break", "Loop")]
 
 
 @pytest.mark.parametrize("name,op", FIXTURES, ids=[f[0] for f in FIXTURES])
@@ -127,3 +127,13 @@ def test_dynamic_dims_convert_symbolic_and_run_at_two_sizes(name, dims, tmp_path
         shapes.add(inputs[0].shape)
         _assert_matches(_run(model, inputs), expected)
     assert len(shapes) == 2
+
+
+def test_break_leaves_early_and_running_out_still_works():
+    model = formats.load(CONTROL / "while_break" / "model.mindir").onnx
+    steps = []
+    for (x, n), expected in _cases(CONTROL / "while_break"):
+        _assert_matches(_run(model, [x, n]), expected)
+        steps.append((int(n), round(float((expected - x).mean()))))  # the body adds 1 per trip
+    assert any(trips < n for n, trips in steps), "a case must leave through the break"
+    assert any(trips == n for n, trips in steps), "a case must run out"

@@ -18,9 +18,14 @@ tied together in continuation-passing style. What MindSpore 2.10 writes, and how
    state the body passes back unchanged (weights, the loop bound) is read from the outer scope,
    not carried; the exit ``A`` is inlined after the loop on the final state.
 
-What is not recognised (a recursion that is not such a loop, a tail call inside a branch of the
-body, branches that return different structures) is refused with UnsupportedOpError naming it,
-which the driver records like any primitive it cannot lower.
+6. A ``break``: a branch in the body where one side calls the header again and the other returns
+   the loop's result. The branch's If also says whether the body goes on; the Loop carries an
+   ``exited`` flag and the result (zeros until set, so its shape must be static), and after the
+   Loop an If picks the result or the exit graph's value.
+
+What is not recognised (a recursion that is not such a loop, a break nested in two branches, a
+break value of dynamic shape, branches that return different structures) is refused with
+UnsupportedOpError naming it, which the driver records like any primitive it cannot lower.
 """
 
 from __future__ import annotations
@@ -80,6 +85,15 @@ class _TailCall:
     args: tuple
 
 
+@dataclass(frozen=True)
+class _Break:
+    """A loop body that goes on (``going_on`` true, with ``args``) or leaves the loop with ``value``."""
+
+    going_on: str
+    args: tuple
+    value: Any
+
+
 class _State:
     """Per-lowering control-flow bookkeeping, kept on the Lowering object."""
 
@@ -87,6 +101,7 @@ class _State:
         self.stack: list[str] = []  # graphs being inlined, innermost last
         self.probing: set[str] = set()  # headers whose switch is caught, not called
         self.bodies: list[str] = []  # headers whose body is being built, innermost last
+        self.body_args: list[tuple] = []  # the header arguments inside each of those bodies
         self.headers: dict[str, tuple[str, str] | None] = {}  # header -> (body, exit), memo
 
 
@@ -301,13 +316,20 @@ def _lower_if(lo: Lowering, cond: Any, if_true: Any, if_false: Any, args: tuple,
         if any(isinstance(v, Unknown) for v in _flatten(value)):
             return next(v for v in _flatten(value) if isinstance(v, Unknown))
     if isinstance(then_value, _TailCall) or isinstance(else_value, _TailCall):
-        raise _fail(lo, node, "a branch of a loop body leaves the loop (break, or return inside a while), "
-                              "which is not supported yet")
+        return _lower_loop_if(lo, cond_name, base, (then_nodes, then_value), (else_nodes, else_value), node)
     for value in (then_value, else_value):
-        if any(isinstance(v, (_Pending, Closure, FuncRef, SwitchValue)) for v in _flatten(value)):
-            raise _fail(lo, node, "a branch returns a function, which ONNX If cannot express")
-    then_outs = _branch_outputs(lo, then_nodes, then_value, f"{base}_then")
-    else_outs = _branch_outputs(lo, else_nodes, else_value, f"{base}_else")
+        if any(isinstance(v, (_Pending, _Break, Closure, FuncRef, SwitchValue)) for v in _flatten(value)):
+            raise _fail(lo, node, "a branch returns a function or leaves a loop in a way ONNX If cannot express")
+    outs = emit_if(lo, cond_name, base, then_nodes, list(_flatten(then_value)), else_nodes,
+                   list(_flatten(else_value)), node)
+    return _structure(then_value, outs)
+
+
+def emit_if(lo: Lowering, cond_name: str, base: str, then_nodes: list, then_vals: list, else_nodes: list,
+            else_vals: list, node: MindNode) -> list[str]:
+    """Emit an ONNX If whose branches (already lowered into ``*_nodes``) yield ``*_vals``; its outputs."""
+    then_outs = _branch_outputs(lo, then_nodes, tuple(then_vals), f"{base}_then")
+    else_outs = _branch_outputs(lo, else_nodes, tuple(else_vals), f"{base}_else")
     if len(then_outs) != len(else_outs):
         raise _fail(lo, node, f"the branches return {len(then_outs)} and {len(else_outs)} tensors")
     then_infos, else_infos, outs = [], [], []
@@ -324,7 +346,66 @@ def _lower_if(lo: Lowering, cond: Any, if_true: Any, if_false: Any, args: tuple,
     then_graph = helper.make_graph(then_nodes, f"{base}_then", [], then_infos)
     else_graph = helper.make_graph(else_nodes, f"{base}_else", [], else_infos)
     lo.nodes.append(helper.make_node("If", [cond_name], outs, name=base, then_branch=then_graph, else_branch=else_graph))
-    return _structure(then_value, outs)
+    return outs
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, Const) and not isinstance(value.value, Monad))
+
+
+def zeros_like(lo: Lowering, value: Any, node: MindNode) -> str:
+    """A constant of zeros with ``value``'s static shape and dtype (a placeholder a branch or loop needs)."""
+    if isinstance(value, Const):
+        array = np.asarray(value.value)
+        dims, dtype = list(array.shape), array.dtype
+    else:
+        dims, dtype = lo.types.get(value, (None, None))
+    if dims is None or dtype is None or any(d < 0 for d in dims):
+        raise _fail(lo, node, "a loop is left (break) with a value whose shape is not static, which is not supported")
+    return lo.const_tensor(np.zeros(dims, np.dtype(dtype)), hint="zeros")
+
+
+def _lower_loop_if(lo: Lowering, cond_name: str, base: str, then: tuple, other: tuple, node: MindNode) -> Value:
+    """A branch inside a loop body where one side (or both) calls the loop again.
+
+    Both sides go on: an If over the next state. One side leaves the loop (``break``): an If
+    that says whether the body goes on, with the next state (the current one on the leaving
+    side) and the value the loop is left with (zeros on the going-on side).
+    """
+    state = _state(lo)
+    if not state.body_args:
+        raise _fail(lo, node, "a branch calls a loop header from outside the loop's body")
+    (then_nodes, then_value), (else_nodes, else_value) = then, other
+    if isinstance(then_value, _TailCall) and isinstance(else_value, _TailCall):
+        positions = [k for k, v in enumerate(then_value.args) if _is_tensor(v) or _is_tensor(else_value.args[k])]
+        outs = emit_if(lo, cond_name, base, then_nodes, [then_value.args[k] for k in positions], else_nodes,
+                       [else_value.args[k] for k in positions], node)
+        args = list(then_value.args)
+        for k, out in zip(positions, outs):
+            args[k] = out
+        return _TailCall(tuple(args))
+    tail_first = isinstance(then_value, _TailCall)
+    tail, value = (then_value, else_value) if tail_first else (else_value, then_value)
+    parts = list(_flatten(value))
+    if not parts or not all(_is_tensor(v) for v in parts) or isinstance(value, (_Break, _TailCall)):
+        raise _fail(lo, node, "a loop is left (break) with something other than tensors, which is not supported")
+    current = state.body_args[-1]
+    positions = [k for k, v in enumerate(tail.args) if _is_tensor(v)]
+    if not all(_is_tensor(current[k]) for k in positions):
+        raise _fail(lo, node, "loop state that is not a tensor changes in the body, which is not supported")
+    yes = lo.const_tensor(np.array(True), hint="true")
+    no = lo.const_tensor(np.array(False), hint="false")
+    zeros = [zeros_like(lo, v, node) for v in parts]
+    going_on = [yes, *(tail.args[k] for k in positions), *zeros]
+    leaving = [no, *(current[k] for k in positions), *parts]
+    if tail_first:
+        outs = emit_if(lo, cond_name, base, then_nodes, going_on, else_nodes, leaving, node)
+    else:
+        outs = emit_if(lo, cond_name, base, then_nodes, leaving, else_nodes, going_on, node)
+    args = list(tail.args)
+    for k, out in zip(positions, outs[1:]):
+        args[k] = out
+    return _Break(outs[0], tuple(args), _structure(value, outs[1 + len(positions):]))
 
 
 def prune(nodes: list) -> list:

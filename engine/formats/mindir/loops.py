@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from onnx import TensorProto, helper
 
 from engine.formats.mindir.control_flow import (
-    _TailCall, _bool_tensor, _branch_outputs, _fail, _follow, _is_monad, _probe, _short, _state, _subgraph,
+    _Break, _structure, _TailCall, _bool_tensor, _branch_outputs, _fail, _follow, _is_monad, _probe, _short, _state,
+    _subgraph, emit_if, zeros_like,
 )
 from engine.formats.mindir.lower import Const, Lowering, Unknown, Value, _flatten
 from engine.formats.mindir.reader import MindFunction, MindNode
@@ -71,6 +73,24 @@ def _first_unknown(values: list) -> Unknown | None:
     return next((v for v in _flatten(tuple(values)) if isinstance(v, Unknown)), None)
 
 
+@dataclass
+class _Body:
+    """A built Loop body: carried header positions, the graph, initial state, and what it learnt.
+
+    ``unchanged``: carried positions the body passes back as they came in (then read from outside).
+    ``leave``: when the body can leave the loop (break), the structure of the value it leaves
+    with; the loop then carries two more kinds of state after the header's: an ``exited`` flag
+    and that value's tensors.
+    """
+
+    carried: list[int]
+    graph: Any
+    initial: list[str]
+    unchanged: set[int]
+    leave: Any = None
+    leave_count: int = 0
+
+
 def _lower_loop(lo: Lowering, header: str, args: tuple, node: MindNode) -> Value:
     fn = lo.graph.functions[header]
     first, scope = _probe(lo, header, args, node)
@@ -87,30 +107,38 @@ def _lower_loop(lo: Lowering, header: str, args: tuple, node: MindNode) -> Value
     built = _build_body(lo, header, args, candidates, base, node)
     if isinstance(built, Unknown):
         return built
-    unchanged = built[3]
-    if unchanged:
-        built = _build_body(lo, header, args, [k for k in candidates if k not in unchanged], base, node)
+    if built.unchanged:
+        built = _build_body(lo, header, args, [k for k in candidates if k not in built.unchanged], base, node)
         if isinstance(built, Unknown):
             return built
-    carried, graph, initial, _ = built
-    types = [lo.types[name] for name in initial]
+    carried = built.carried
+    types = [lo.types[name] for name in built.initial]
     finals = [lo.unique(f"{base}_{_short(fn.inputs[k].name)}_final") for k in carried]
-    lo.nodes.append(helper.make_node("Loop", ["", cond0, *initial], finals, name=base, body=graph))
-    final_args = list(args)
-    for k, name, t in zip(carried, finals, types):
-        final_args[k] = name
+    finals += [lo.unique(f"{base}_left{k}") for k in range(len(built.initial) - len(carried))]
+    lo.nodes.append(helper.make_node("Loop", ["", cond0, *built.initial], finals, name=base, body=built.graph))
+    for name, t in zip(finals, types):
         lo.types[name] = t
-    last, scope = _probe(lo, header, tuple(final_args), node)
-    return _follow(lo, last, scope, False, node)
+    final_args = list(args)
+    for k, name in zip(carried, finals):
+        final_args[k] = name
+
+    def ran_out() -> Value:
+        last, last_scope = _probe(lo, header, tuple(final_args), node)
+        return _follow(lo, last, last_scope, False, node)
+
+    if built.leave is None:
+        return ran_out()
+    exited, left = finals[len(carried)], finals[len(carried) + 1:]
+    else_nodes, normal = _subgraph(lo, ran_out, f"{base}_exit")
+    if _first_unknown([normal]) is not None:
+        return _first_unknown([normal])
+    outs = emit_if(lo, exited, f"{base}_result", [], left, else_nodes, list(_flatten(normal)), node)
+    return _structure(built.leave, outs)
 
 
 def _build_body(lo: Lowering, header: str, args: tuple, carried: list[int], base: str,
-                node: MindNode) -> tuple[list[int], Any, list[str], set[int]] | Unknown:
-    """The Loop body for ``header`` carrying positions ``carried``.
-
-    Returns (carried, body graph, initial state tensors, carried positions the body passes
-    back unchanged), or the Unknown a node inside made.
-    """
+                node: MindNode) -> _Body | Unknown:
+    """The Loop body for ``header`` carrying positions ``carried``, or the Unknown a node inside made."""
     fn = lo.graph.functions[header]
     initial, types = [], []
     for k in carried:
@@ -132,43 +160,64 @@ def _build_body(lo: Lowering, header: str, args: tuple, carried: list[int], base
     for name, t in zip(state_in, types):
         lo.types[name] = t
 
-    def body() -> tuple[Any, list]:
+    def body() -> tuple[Any, list, _Break | None]:
         body_args = list(args)
         for k, name in zip(carried, state_in):
             body_args[k] = name
         entry, scope = _probe(lo, header, tuple(body_args), node)
         state = _state(lo)
         state.bodies.append(header)
+        state.body_args.append(tuple(body_args))
         try:
             step = _follow(lo, entry, scope, True, node)
         finally:
             state.bodies.pop()
+            state.body_args.pop()
         if isinstance(step, Unknown):
-            return step, []
-        if not isinstance(step, _TailCall):
+            return step, [], None
+        leave = step if isinstance(step, _Break) else None
+        if not isinstance(step, (_TailCall, _Break)):
             raise _fail(lo, node, f"the body of loop {_short(header)!r} does not end by calling the loop again")
         nxt, _ = _probe(lo, header, step.args, node)
         if isinstance(nxt.cond, Unknown):
-            return nxt.cond, []
+            return nxt.cond, [], None
         next_state = []
         for k, (_, dtype) in zip(carried, types):
             value = step.args[k]
             if isinstance(value, Const):  # a state reset to a constant keeps the state's dtype
                 value = lo.const_tensor(value.value, dtype=dtype, hint=f"{base}_next{k}")
             next_state.append(value)
-        return _bool_tensor(lo, nxt.cond, f"{base}_cond_next"), next_state
+        cond = _bool_tensor(lo, nxt.cond, f"{base}_cond_next")
+        if leave is not None:  # go on only if the body did not leave and the header says so
+            cond = lo.emit("And", [leave.going_on, cond], name=f"{base}/And", outputs=[f"{base}_go_on"])
+            lo.types[cond] = ([], np.dtype(np.bool_))
+        return cond, next_state, leave
 
-    nodes, (cond_next, next_state) = _subgraph(lo, body, f"{base}_body")
+    nodes, (cond_next, next_state, leave) = _subgraph(lo, body, f"{base}_body")
     unknown = _first_unknown([cond_next, *next_state])
     if unknown is not None:
         return unknown
     unchanged = {k for k, name, value in zip(carried, state_in, next_state) if value == name}
-    outs = _branch_outputs(lo, nodes, (cond_next, *next_state), f"{base}_body")
+    extra_in: list[str] = []
+    extra_out: list[str] = []
+    leave_structure, leave_count = None, 0
+    if leave is not None:
+        parts = list(_flatten(leave.value))
+        left = lo.emit("Not", [leave.going_on], name=f"{base}/Not", outputs=[f"{base}_exited"])
+        lo.types[left] = ([], np.dtype(np.bool_))
+        nodes.append(lo.nodes.pop())  # emitted into the outer list: it belongs to the body
+        extra_out = [left, *parts]
+        initial = initial + [lo.const_tensor(np.array(False), hint="false")] + [zeros_like(lo, v, node) for v in parts]
+        types = types + [([], np.dtype(np.bool_))] + [lo.types[v] for v in parts]
+        extra_in = [lo.unique(f"{base}_exited_in")] + [lo.unique(f"{base}_left_in{k}") for k in range(len(parts))]
+        leave_structure, leave_count = leave.value, len(parts)
+    outs = _branch_outputs(lo, nodes, (cond_next, *next_state, *extra_out), f"{base}_body")
     inputs = [helper.make_tensor_value_info(iter_in, TensorProto.INT64, []),
               helper.make_tensor_value_info(cond_in, TensorProto.BOOL, [])]
     inputs += [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(t[1]), None)
-               for n, t in zip(state_in, types)]
+               for n, t in zip(state_in + extra_in, types)]
     outputs = [helper.make_tensor_value_info(outs[0], TensorProto.BOOL, None)]
     outputs += [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(t[1]), None)
                 for o, t in zip(outs[1:], types)]
-    return carried, helper.make_graph(nodes, f"{base}_body", inputs, outputs), initial, unchanged
+    graph = helper.make_graph(nodes, f"{base}_body", inputs, outputs)
+    return _Body(carried, graph, initial, unchanged, leave_structure, leave_count)
