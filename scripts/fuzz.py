@@ -78,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per stage before a run is a hang")
     parser.add_argument("--out", type=Path, help="folder for new reproducers (and summary.json)")
     parser.add_argument("--large", action="store_true", help="also mutate the larger fixtures")
+    parser.add_argument("--quiet", action="store_true", help="print only the per-format summary lines")
     args = parser.parse_args(argv)
     harness.prepare()
     reports = []
     for fmt in FORMATS if args.format == "all" else (args.format,):
-        report = campaign(fmt, args.count, args.seed, args.out, args.timeout, args.large)
+        report = campaign(fmt, args.count, args.seed, args.out, args.timeout, args.large, quiet=args.quiet)
         reports.append(report)
         print(f"{fmt}: {report['count']} mutants in {report['seconds']} s: {report['outcomes']}; "
               f"{report['distinct_defects']} distinct defects", flush=True)

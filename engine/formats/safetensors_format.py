@@ -99,8 +99,8 @@ def _check_entry(name: str, entry: object, body: int, path: Path) -> None:
     shape = entry.get("shape")
     if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(
             type(d) is int and d >= 0 for d in shape):
-        shown = shape if not isinstance(shape, list) or len(shape) <= 8 else f"a list of {len(shape)} entries"
-        raise FormatError(f"tensor {name!r}: shape {shown!r} is not a list of at most {MAX_RANK} whole numbers >= 0",
+        shown = repr(shape) if not isinstance(shape, list) or len(shape) <= 8 else f"(a list of {len(shape)} entries)"
+        raise FormatError(f"tensor {name!r}: shape {shown} is not a list of at most {MAX_RANK} whole numbers >= 0",
                           path=path)
     offsets = entry.get("data_offsets")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):

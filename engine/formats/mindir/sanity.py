@@ -48,7 +48,7 @@ def check_model(proto: pb.ModelProto, path: Path) -> None:
                 _text(attr.name, f"an attribute name of node {label!r}", path)
                 if attr.name == "shape":
                     for t in attr.tensors:
-                        check_shape(t.dims, f"node {label!r}'s declared output shape", path)
+                        check_shape(t.dims, f"declared output of node {label!r}", path)
             op = node.op_type
             if op.startswith("REF::"):
                 op = prim_ops.get(op[5:], op)
@@ -74,7 +74,7 @@ def check_shape(dims, what: str, path: Path) -> int:
                               path=path)
         count *= max(dim, 1)
     if count > MAX_ELEMENTS:
-        raise FormatError(f"{what} declares shape {dims if len(dims) <= 8 else f'of {len(dims)} dims'}: "
+        raise FormatError(f"{what}: shape {dims if len(dims) <= 8 else f'of {len(dims)} dims'} has "
                           f"{count:.3g} elements, more than any model holds (limit 2^40); the file is corrupt",
                           path=path)
     return count
