@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from engine.errors import FormatError, UnsupportedOpError
 from engine.formats.mindir.reader import MindGraph, MindNode
-from engine.formats.mindir.values import MONAD, Monad, TypeValue, numpy_dtype
+from engine.formats.mindir.values import Monad, numpy_dtype
 from engine.jobs import Job
 from engine.model import UnloweredNode
 
@@ -485,73 +485,6 @@ class NodeContext:
         return UnsupportedOpError(f"{self.node.op_type}: {message}", path=self.lo.path, node=self.base)
 
 
-# --- plumbing: handled by the driver, not the op table --------------------------------------
-
-
-def _load(lo: Lowering, node: MindNode) -> Value:
-    return lo.values[node.inputs[0]]
-
-
-def _update_state(lo: Lowering, node: MindNode) -> Value:
-    return MONAD
-
-
-def _make_tuple(lo: Lowering, node: MindNode) -> Value:
-    return tuple(lo.values.get(i) for i in node.inputs)
-
-
-def _tuple_get_item(lo: Lowering, node: MindNode) -> Value:
-    container = lo.values[node.inputs[0]]
-    index = lo.values[node.inputs[1]]
-    if not isinstance(index, Const):
-        raise UnsupportedOpError("TupleGetItem with a computed index", path=lo.path, node=node.scope)
-    if isinstance(container, Unknown):
-        return container
-    if isinstance(container, Const):
-        return Const(container.value[int(index.value)])
-    if isinstance(container, str):
-        # A tuple computed at run time is a 1-d tensor here (the dims of a dynamic shape): an element.
-        dims, dtype = lo.types.get(container, (None, None))
-        if dims is None and any(n.op_type == "Shape" and container in n.output for n in reversed(lo.nodes)):
-            dims, dtype = [-1], np.dtype(np.int64)  # ONNX Shape: always 1-d int64
-        if dims is None or len(dims) != 1:
-            raise FormatError(f"TupleGetItem on a tensor of rank {len(dims) if dims is not None else '?'}",
-                              path=lo.path, node=node.scope)
-        at = lo.const_tensor(np.array(int(index.value), np.int64), hint="index")
-        out = lo.emit("Gather", [container, at], name=f"{node.scope or lo.graph.short(node.name)}/Gather",
-                      outputs=[lo.graph.short(node.outputs[0])], axis=0)
-        lo.types[out] = ([], dtype)
-        return out
-    if not isinstance(container, tuple):
-        raise FormatError("TupleGetItem on a non-tuple value", path=lo.path, node=node.scope)
-    return container[int(index.value)]
-
-
-PLUMBING: dict[str, Callable[[Lowering, MindNode], Value]] = {
-    "Load": _load,
-    "Depend": _load,
-    "UpdateState": _update_state,
-    "MakeTuple": _make_tuple,
-    "MakeList": _make_tuple,
-    "make_list": _make_tuple,
-    "make_tuple": _make_tuple,
-    "TupleGetItem": _tuple_get_item,
-    "ListGetItem": _tuple_get_item,
-    "Identity": _load,
-    "StopGradient": _load,
-}
-
-
-def _is_int_item(lo: Lowering, value: Any) -> bool:
-    """A Python/NumPy integer constant, or an integer tensor of at most one element (a dim)."""
-    if isinstance(value, Const):
-        return isinstance(value.value, (int, np.integer)) and not isinstance(value.value, bool)
-    if isinstance(value, str):
-        dims, dtype = lo.types.get(value, (None, None))
-        return dtype is not None and np.dtype(dtype).kind in "iu" and dims is not None and len(dims) <= 1
-    return False
-
-
 def _flatten(value: Value) -> list:
     if isinstance(value, tuple):
         out: list = []
@@ -563,60 +496,9 @@ def _flatten(value: Value) -> list:
     return [value]
 
 
-def _drop_pages(source: object, start: int, end: int) -> None:
-    """Let the kernel drop an mmap'ed weight's pages once converted, so they leave our RSS."""
-    import mmap
-
-    if not isinstance(source, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    page = mmap.PAGESIZE
-    first = -(-start // page) * page  # only whole pages inside this weight
-    last = end // page * page
-    if last > first:
-        source.madvise(mmap.MADV_DONTNEED, first, last - first)
-
-
-def _fill_output_shapes(model: onnx.ModelProto) -> None:
-    """Give graph outputs the shapes ONNX shape inference derives where the file stated none."""
-    def unknown(value: onnx.ValueInfoProto) -> bool:
-        ttype = value.type.tensor_type
-        if not ttype.HasField("shape"):
-            return True
-        # A dynamic dim (-1 in the file): inference may name it after the input's ("batch").
-        return any(not d.HasField("dim_value") and not d.dim_param for d in ttype.shape.dim)
-
-    missing = [o for o in model.graph.output if unknown(o)]
-    if not missing:
-        return
-    from engine.model import copy_without_weights
-
-    try:
-        inferred = onnx.shape_inference.infer_shapes(copy_without_weights(model, keep_elements=64))
-    except Exception:  # shape inference is a nicety here; the checker reports real problems
-        return
-    found = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
-    for out in missing:
-        value = found.get(out.name)
-        had_shape = out.type.tensor_type.HasField("shape")
-        if value is not None and value.type.tensor_type.HasField("shape") and (
-                not had_shape or len(value.type.tensor_type.shape.dim) == len(out.type.tensor_type.shape.dim)):
-            out.type.CopyFrom(value.type)
-            for dim in out.type.tensor_type.shape.dim:
-                if dim.dim_param.startswith("unk__"):  # inference's own placeholder: say "unknown" plainly
-                    dim.ClearField("dim_param")
-        elif not had_shape:
-            out.type.tensor_type.shape.SetInParent()
-
-
-def _spec(name: str, dims: list[int] | None, dtype: np.dtype | None):
-    from engine.inputs import TensorSpec
-
-    shape = tuple(d if d >= 0 else None for d in dims) if dims is not None else ()
-    return TensorSpec(name, np.dtype(dtype) if dtype is not None else np.dtype(np.float32), shape)
-
-
-def _sanitize(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "main"
+# Bottom imports: these modules read the names above.
+from engine.formats.mindir.lower_output import _drop_pages, _fill_output_shapes, _sanitize, _spec  # noqa: E402
+from engine.formats.mindir.plumbing import PLUMBING, _is_int_item  # noqa: E402
 
 
 @dataclass
