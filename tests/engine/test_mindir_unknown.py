@@ -114,3 +114,15 @@ def test_mindspore_runs_a_mindir_without_onnx_lowering(monkeypatch):
         out = session.infer({"x": x})
     assert session.info["mindir"] == "source file"
     np.testing.assert_allclose(out["output"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_rule_that_breaks_does_not_make_the_file_unreadable(monkeypatch):
+    lower._load_rules()
+
+    def broken(ctx):
+        raise AttributeError("'NoneType' object has no attribute 'shape'")
+
+    monkeypatch.setitem(lower.OPS, "Flatten", broken)
+    model = formats.load(LENET5 / "model.mindir")
+    assert [u.primitive for u in model.unlowered] == ["Flatten"]
+    assert "the converter failed on this node (AttributeError" in model.unlowered_message()

@@ -10,6 +10,7 @@ for primitives with several outputs. A new primitive is one ``@op("Name")`` func
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import ChainMap
 from collections.abc import Callable
@@ -21,11 +22,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.errors import FormatError, UnsupportedOpError
+from engine.errors import EngineError, FormatError, UnsupportedOpError
 from engine.formats.mindir.reader import MindGraph, MindNode
 from engine.formats.mindir.values import Monad, numpy_dtype
 from engine.jobs import Job
 from engine.model import UnloweredNode
+
+log = logging.getLogger(__name__)
 
 OPSET = 17
 
@@ -313,6 +316,13 @@ class Lowering:
         except (UnsupportedOpError, FormatError) as exc:
             del self.nodes[first:]
             return self._fail(node, exc.message, where)
+        except EngineError:
+            raise  # cancelled, or another error that is not about this node
+        except (ArithmeticError, AttributeError, LookupError, NotImplementedError, RuntimeError, ValueError) as exc:
+            # A rule that breaks on an input it did not expect must not make the file unreadable.
+            del self.nodes[first:]
+            log.warning("lowering %s (%s) failed: %r", node.op_type, where, exc)
+            return self._fail(node, f"the converter failed on this node ({type(exc).__name__}: {exc})", where)
         if node.op_type == "Call" and len(self.failures) > failed_before:
             # A call of an exported graph (a branch, a loop) holds what failed: mark it, but the
             # failures inside are already listed.
