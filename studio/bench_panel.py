@@ -54,8 +54,14 @@ HISTORY_COLUMNS = ("Run (tick to overlay)", "Model", "Target", "Precision", "Thr
                    "Median ms", "N")
 MODEL_ROLE = Qt.ItemDataRole.UserRole + 2
 
+EXTRA_STATS = ("throughput", "iterations", "cv", "first run")
 STAT_ROWS = (("min", "min_ms"), ("mean", "mean_ms"), ("median", "median_ms"), ("p90", "p90_ms"),
              ("p95", "p95_ms"), ("p99", "p99_ms"), ("max", "max_ms"), ("std", "std_ms"))
+
+
+def format_ms(ms: float) -> str:
+    """``14.2031 ms``; ``n/a`` for NaN (a first run that was not measured)."""
+    return "n/a" if ms != ms else f"{ms:.4f} ms"
 
 
 def _text(value: Any, none: str = "") -> str:
@@ -184,14 +190,26 @@ class BenchPanel(QWidget):
         self.results_title = QLabel(box)
         self.results_title.setWordWrap(True)
         self.results_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.stats = QTableWidget(len(STAT_ROWS) + 3, 2, box)
-        self.stats.setHorizontalHeaderLabels(["Statistic", "Value"])
+        # Every statistic visible at once: two name/value column pairs, rows sized to the text, no scrolling.
+        names = [r[0] for r in STAT_ROWS] + list(EXTRA_STATS)
+        rows = (len(names) + 1) // 2
+        self.stats = QTableWidget(rows, 4, box)
+        self.stats.setHorizontalHeaderLabels(["Statistic", "Value", "Statistic", "Value"])
         self.stats.verticalHeader().hide()
         self.stats.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.stats.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        for row, name in enumerate([r[0] for r in STAT_ROWS] + ["throughput", "iterations", "cv"]):
-            self.stats.setItem(row, 0, QTableWidgetItem(name))
-            self.stats.setItem(row, 1, QTableWidgetItem(""))
+        self.stats.setTabKeyNavigation(False)  # Tab leaves the table instead of walking its cells
+        self.stats.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.stats.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.stats.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self._stat_cells: dict[str, tuple[int, int]] = {}
+        for i, name in enumerate(names):
+            row, col = i % rows, 2 * (i // rows)
+            self.stats.setItem(row, col, QTableWidgetItem(name))
+            self.stats.setItem(row, col + 1, QTableWidgetItem(""))
+            self._stat_cells[name] = (row, col + 1)
+        self.stats.setFixedHeight(self.stats.horizontalHeader().sizeHint().height()
+                                  + rows * self.stats.verticalHeader().defaultSectionSize() + 2 * self.stats.frameWidth())
         self.warnings = QLabel(box)
         self.warnings.setWordWrap(True)
         self.warnings.setStyleSheet("color: #c77c0e")
@@ -202,6 +220,7 @@ class BenchPanel(QWidget):
         self.history.horizontalHeader().setStretchLastSection(True)
         self.history.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.history.itemChanged.connect(self._on_history_item)
+        self.history.setMinimumHeight(3 * self.fontMetrics().height())  # shrinks before the statistics do
         self.history_filter = QCheckBox("this model only", box)
         self.history_filter.setChecked(True)
         self.history_filter.setToolTip("List only the runs of the active tab's model")
@@ -211,7 +230,7 @@ class BenchPanel(QWidget):
         history_row.addStretch(1)
         history_row.addWidget(self.history_filter)
         layout.addWidget(self.results_title)
-        layout.addWidget(self.stats, 3)
+        layout.addWidget(self.stats)
         layout.addWidget(self.warnings)
         layout.addLayout(history_row)
         layout.addWidget(self.history, 2)
@@ -476,20 +495,21 @@ class BenchPanel(QWidget):
 
     def show_stats(self, result: Any) -> None:
         s = result.stats
-        values = [f"{getattr(s, attr):.4f} ms" for _, attr in STAT_ROWS]
-        values += [f"{result.throughput_per_s:,.1f} /s", f"{result.iterations:,}", f"{s.cv:.3f}"]
-        for row, value in enumerate(values):
-            self.stats.item(row, 1).setText(value)
+        values = {name: format_ms(getattr(s, attr)) for name, attr in STAT_ROWS}
+        values.update({"throughput": f"{result.throughput_per_s:,.1f} /s", "iterations": f"{result.iterations:,}",
+                       "cv": f"{s.cv:.3f}", "first run": format_ms(getattr(result, "first_inference_ms", float("nan")))})
+        for name, value in values.items():
+            self.stats.item(*self._stat_cells[name]).setText(value)
         self.warnings.setText("\n".join(f"⚠ {w}" for w in result.warnings))
         self.results_title.setText(self._title_for(result))
 
     def clear_stats(self) -> None:
-        for row in range(self.stats.rowCount()):
-            self.stats.item(row, 1).setText("")
+        for cell in self._stat_cells.values():
+            self.stats.item(*cell).setText("")
         self.warnings.setText("")
 
     def stat_values(self) -> dict[str, str]:
-        return {self.stats.item(r, 0).text(): self.stats.item(r, 1).text() for r in range(self.stats.rowCount())}
+        return {name: self.stats.item(*cell).text() for name, cell in self._stat_cells.items()}
 
     # History ------------------------------------------------------------------
     def load_history(self) -> None:

@@ -103,6 +103,7 @@ class LatencyPlot(QWidget):
         self._hist_shown = 0
         self.streaming = False
         self._ranges: dict[str, tuple[float, float]] = {}
+        self.unit = "ms"  # the latency axes' unit: µs when every value is below 1 ms (data stays in ms)
         top = QSplitter(self)
         top.addWidget(self.latency)
         top.addWidget(self.histogram)
@@ -194,7 +195,23 @@ class LatencyPlot(QWidget):
         self._ranges[key] = new
         return new
 
+    def set_unit(self, unit: str) -> None:
+        """Label the latency axes in ``ms`` or ``µs``; only tick labels scale, the data stays in ms."""
+        if unit == self.unit:
+            return
+        self.unit = unit
+        scale = 1000.0 if unit == "µs" else 1.0
+        for plot, side, label in ((self.latency, "left", unit), (self.histogram, "bottom", unit),
+                                  (self.sweep, "left", f"median {unit}")):
+            plot.getAxis(side).setScale(scale)
+            plot.setLabel(side, label)
+
+    def _fit_unit(self, ms: np.ndarray) -> None:
+        if ms.size:
+            self.set_unit("µs" if float(np.max(ms)) < 1.0 else "ms")
+
     def _latency(self, ms: np.ndarray) -> None:
+        self._fit_unit(ms)
         self.shown = ms.size
         self.current.setData(np.arange(ms.size, dtype=np.float64), ms)
         if self.streaming and ms.size:
@@ -227,6 +244,7 @@ class LatencyPlot(QWidget):
         self._timer.stop()
         self.buffer = None
         self.shown = int(latencies_ms.size)
+        self._fit_unit(latencies_ms)
         self.current.setData(np.arange(latencies_ms.size, dtype=np.float64), latencies_ms)
         self._histogram(latencies_ms)
 

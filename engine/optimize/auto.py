@@ -100,3 +100,5 @@ def _time(reports: list[VariantReport], gate: Gate, iterations: int, rounds: int
     for v in timed:
         if samples[v.name]:
             v.latency_ms = float(np.median(samples[v.name])) / 1e6
+            mean = float(np.mean(samples[v.name]))
+            v.cv = float(np.std(samples[v.name])) / mean if mean > 0 and len(samples[v.name]) > 1 else None

@@ -110,6 +110,8 @@ class VariantReport:
         size: serialized bytes.
         parity: its final outputs against the unoptimised model's.
         chosen: it is the one kept.
+        cv: coefficient of variation of its timed runs (None when not timed); above
+            ``engine.bench.stats.UNSTABLE_CV`` the latency comparison may be noise.
         reason: why it was not chosen ("slower than X", "parity failed", "error: ...").
         steps: the pass rows of its chain.
     """
@@ -123,6 +125,7 @@ class VariantReport:
     reason: str = ""
     steps: list[StepReport] = field(default_factory=list)
     model: Model | None = field(default=None, repr=False)
+    cv: float | None = None
 
     @property
     def usable(self) -> bool:
@@ -131,7 +134,7 @@ class VariantReport:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "latency_ms": _num(self.latency_ms), "size": self.size, "nodes": self.nodes,
                 "parity": self.parity.to_dict() if self.parity else None, "chosen": self.chosen,
-                "reason": self.reason, "steps": [s.to_dict() for s in self.steps]}
+                "cv": _num(self.cv), "reason": self.reason, "steps": [s.to_dict() for s in self.steps]}
 
 
 @dataclass

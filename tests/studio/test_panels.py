@@ -270,7 +270,10 @@ def test_optimize_auto_lists_variants_and_opens_kept_model(qtbot, window, tmp_pa
     opened: list = []
     window.document_opened.connect(opened.append)
     dialog.run_button.click()
-    qtbot.waitUntil(lambda: dialog.task is not None and dialog.task.state != "running", timeout=300_000)
+    # The task's state turns "done" one queued event before the dialog's result slot runs: wait for that.
+    qtbot.waitUntil(lambda: dialog.task is not None and (dialog.result is not None
+                                                        or dialog.task.state in ("failed", "cancelled")),
+                    timeout=300_000)
     assert dialog.task.state == "done", dialog.status.text()
     result = dialog.result
     assert result.variants, "preset auto builds variants"
