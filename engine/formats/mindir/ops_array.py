@@ -203,3 +203,14 @@ def reverse(ctx: NodeContext):
         ctx.const_tensor(np.array(axes, np.int64), hint="axes"),
         ctx.const_tensor(np.full(n, -1, np.int64), hint="steps"),
     ])
+
+
+@op("TensorScatterUpdate")
+def tensor_scatter_update(ctx: NodeContext):
+    """TensorScatterUpdate(input, indices, updates): ONNX ScatterND (indices index the leading axes)."""
+    indices = ctx.tensor(1)
+    if ctx.dtype(1) is not None and np.dtype(ctx.dtype(1)) != np.int64:
+        from onnx import TensorProto
+
+        indices = ctx.emit("Cast", [indices], final=False, suffix="indices", to=TensorProto.INT64)
+    return ctx.emit("ScatterND", [ctx.tensor(0), indices, ctx.tensor(2)])

@@ -216,9 +216,16 @@ def unstack(ctx: NodeContext):
     num = int(num)
     axes = ctx.const_tensor(np.array([axis], np.int64), hint="axis")
     if num == 1:
-        return (ctx.emit("Squeeze", [ctx.tensor(0), axes]),)
+        out = ctx.emit("Squeeze", [ctx.tensor(0), axes])
+        ctx.lo.types[out] = (shape[:axis] + shape[axis + 1:], ctx.dtype(0))
+        return (out,)
     parts = ctx.emit("Split", [ctx.tensor(0)], final=False, outputs=num, axis=axis)
-    return tuple(ctx.emit("Squeeze", [p, axes], final=False, suffix=f"squeeze{k}") for k, p in enumerate(parts))
+    outs = tuple(ctx.emit("Squeeze", [p, axes], final=False, suffix=f"squeeze{k}") for k, p in enumerate(parts))
+    # MindSpore states no types for a tuple output; later rules need the pieces' ranks.
+    piece = (shape[:axis] + shape[axis + 1:], ctx.dtype(0))
+    for name in outs:
+        ctx.lo.types[name] = piece
+    return outs
 
 
 # --- reductions and scans ---------------------------------------------------------------------

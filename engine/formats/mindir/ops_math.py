@@ -7,8 +7,19 @@ import numpy as np
 from engine.formats.mindir.lower import NodeContext, op
 
 
+def _common_dtype(a: np.dtype, b: np.dtype) -> np.dtype:
+    """MindSpore's implicit promotion of two tensor operands: float beats int beats bool, wider beats narrower
+    (int32 with float32 is float32, not numpy's float64)."""
+    kind = {"b": 0, "u": 1, "i": 1, "f": 2}
+    ka, kb = kind.get(a.kind, 2), kind.get(b.kind, 2)
+    if ka != kb:
+        return a if ka > kb else b
+    return a if a.itemsize >= b.itemsize else b
+
+
 def _operands(ctx: NodeContext) -> list[str]:
-    """Both inputs of a binary op, with a Python scalar constant cast to the tensor side's dtype."""
+    """Both inputs of a binary op in one dtype: a Python scalar constant takes the tensor side's
+    dtype; two tensors of different dtypes meet at MindSpore's promoted dtype (a Cast)."""
     dtypes = [ctx.dtype(i) for i in range(2)]
     names = []
     for i in range(2):
@@ -17,6 +28,15 @@ def _operands(ctx: NodeContext) -> list[str]:
             names.append(ctx.tensor(i, dtype=other))
         else:
             names.append(ctx.tensor(i))
+    dtypes = [ctx.lo.types.get(name, (None, None))[1] for name in names]  # as written (constants included)
+    if all(d is not None for d in dtypes) and np.dtype(dtypes[0]) != np.dtype(dtypes[1]):
+        from onnx import helper
+
+        common = _common_dtype(np.dtype(dtypes[0]), np.dtype(dtypes[1]))
+        for i in range(2):
+            if np.dtype(dtypes[i]) != common:
+                names[i] = ctx.emit("Cast", [names[i]], final=False, suffix=f"promote{i}",
+                                    to=helper.np_dtype_to_tensor_dtype(common))
     return names
 
 
