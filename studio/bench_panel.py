@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -180,6 +181,7 @@ class BenchPanel(QWidget):
         form.addRow(row2)
         self.status = QLabel(box)
         self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow(self.status)
         return box
 
@@ -475,12 +477,15 @@ class BenchPanel(QWidget):
         text = describe(exc, f"Benchmark of {doc.label} failed" if doc is not None else "Benchmark failed")
         advice = input_advice(exc)
         line = f"{text.headline}: {text.detail}" + (f" ({advice or text.hint})" if advice or text.hint else "")
+        log.error("%s", line)
         if doc is not None:
             doc.bench_status = line
         if doc is self.document:
             self.plot.stop()
             self.status.setText(line)
-            self.results_title.setText(f"No result for <b>{doc.label}</b>: the run failed.")
+            self.status.setToolTip(line)
+            # The right column has the width for the whole message (engine messages can be long).
+            self.results_title.setText(f"<span style='color:#d64545'>{html.escape(line)}</span>")
         self._update_enabled()
 
     def _on_cancel(self, doc: Any = None) -> None:

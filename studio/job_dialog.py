@@ -129,6 +129,7 @@ class JobDialog(QDialog):
         self.run_button.setEnabled(True)
         self.progress.hide()
         text = describe(exc)
+        log.error("%s failed: %s", self.windowTitle(), text.one_line())
         self.status.setText(f"<span style='color:#d64545'><b>Failed</b>: {text.detail}</span>"
                             + (f"<br><i>{text.hint}</i>" if text.hint else ""))
 

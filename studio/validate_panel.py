@@ -256,6 +256,7 @@ class ValidatePanel(QWidget):
                         "Validation failed to run")
         advice = input_advice(exc) or text.hint
         line = f"{text.headline}: {text.detail}" + (f" ({advice})" if advice else "")
+        log.error("%s", line)
         if doc is not None:
             doc.validate_status = line
             doc.validation = None

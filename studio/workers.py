@@ -183,6 +183,7 @@ class TaskRunner(QObject):
         if old is not None and old.state == "running":
             old.cancel()
         task = Task(title, key, parent=self)
+        task.error_reported_by_owner = on_error is not None  # the owner logs it: one log line per error
         if on_result is not None:
             task.succeeded.connect(on_result)
         if on_error is not None:
@@ -215,7 +216,10 @@ class TaskRunner(QObject):
 
     def _on_finished(self, task: Task, state: str) -> None:
         if state == "failed":
-            log.info("%s failed: %s", task.title, task.error)
+            if getattr(task, "error_reported_by_owner", False):
+                log.debug("%s failed: %s", task.title, task.error)  # the owner's on_error logs and shows it
+            else:
+                log.error("%s failed: %s", task.title, task.error)
         elif state == "cancelled":
             log.info("%s cancelled", task.title)
         else:
