@@ -53,16 +53,52 @@ MODELS: dict[str, tuple[str, str, str, int]] = {
     "deit_tiny_patch16_224_dynamo20": ("timm", "deit_tiny_patch16_224", "dynamo", 20),
     "bert_dynamo18": ("transformers", "bert", "dynamo", 18),
     "gpt2_dynamo20": ("transformers", "gpt2", "dynamo", 20),
+    # Small enough (< 1 MB) to live in tests/data/torch_small for make test.
+    "resnet_tiny": ("small", "resnet_tiny", "classic", 17),
+    "bert_tiny": ("small", "bert_tiny", "classic", 17),
+    "gpt2_tiny": ("small", "gpt2_tiny", "classic", 17),
 }
 
 
-def _image(shape=IMAGE):
+def _image(shape=IMAGE, seed: int = 0):
     import numpy as np
 
-    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-def _tokens(batch: int = 1, length: int = 16, vocab: int = 1000):
+def _calibrated(model, image):
+    """``model`` in eval mode, its BatchNorm statistics measured on ``image`` first.
+
+    Freshly initialised BatchNorm layers (mean 0, variance 1) do not normalise, and in
+    deep depthwise networks (MobileNetV3, EfficientNet) the activations then shrink to
+    1e-10 and below: every output would match anything within an absolute tolerance.
+    One forward pass in training mode (BatchNorm layers only) sets real statistics; a
+    batch of two, as a 1x1 map in a batch of one has no variance. Weight matrices left at
+    zero by an initialiser (ViT's head) get small random values, so no output is all 0.
+    """
+    import torch
+
+    model.eval()
+    for p in model.parameters():
+        if p.dim() >= 2 and not p.detach().any():  # ViT zero-initialises its head: outputs all 0
+            with torch.no_grad():
+                p.normal_(0.0, 0.02)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: this one batch's statistics
+        m.train()
+    if norms:
+        with torch.no_grad():
+            model(torch.from_numpy(image))
+    for m in norms:
+        var = m.running_var
+        var[~torch.isfinite(var) | (var <= 0)] = 1.0
+        m.eval()
+    return model
+
+
+def _tokens(batch: int = 1, length: int = 16, vocab: int = 1000):  # noqa: D103
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -84,20 +120,52 @@ def build(family: str, key: str):
         model = torchvision.models.get_model(key, weights=None, **kwargs)
         if key.startswith("deeplab"):
             model = _FirstOutput(model, "out")
-        return model.eval(), {"input": _image()}, ["output"]
+        return _calibrated(model, _image((2, *IMAGE[1:]), seed=1)), {"input": _image()}, ["output"]
     if family == "detection":
         import torchvision
 
-        model = torchvision.models.get_model(key, weights=None, weights_backbone=None)
-        return _Detection(model).eval(), {"input": _image((1, 3, 320, 320))}, ["boxes", "scores", "labels"]
+        # Random weights score every box low: keep them all, so the outputs are not empty.
+        thresh = {"score_thresh": 0.0} if key.startswith("ssd") else {"box_score_thresh": 0.0}
+        model = torchvision.models.get_model(key, weights=None, weights_backbone=None, **thresh)
+        model = _Detection(model)
+        return _calibrated(model, _image((2, 3, 320, 320), seed=1)), {"input": _image((1, 3, 320, 320))}, \
+            ["boxes", "scores", "labels"]
     if family == "timm":
         import timm
 
         model = timm.create_model(key, pretrained=False)
-        return model.eval(), {"input": _image()}, ["output"]
+        return _calibrated(model, _image((2, *IMAGE[1:]), seed=1)), {"input": _image()}, ["output"]
     if family == "transformers":
         return _hf(key)
+    if family == "small":
+        return _small(key)
     raise ValueError(family)
+
+
+def _small(key: str):
+    """Width-reduced real building blocks: torchvision's ResNet stem and BasicBlocks, BERT, GPT-2."""
+    import torch
+    import transformers as tf
+    from torchvision.models.resnet import BasicBlock
+
+    if key == "resnet_tiny":
+        down = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 1, 2, bias=False), torch.nn.BatchNorm2d(32))
+        model = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 16, 7, 2, 3, bias=False), torch.nn.BatchNorm2d(16), torch.nn.ReLU(inplace=True),
+            torch.nn.MaxPool2d(3, 2, 1), BasicBlock(16, 16), BasicBlock(16, 32, 2, down),
+            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(32, 10))
+        shape = (1, 3, 64, 64)
+        return _calibrated(model, _image((2, *shape[1:]), seed=1)), {"input": _image(shape)}, ["output"]
+    ids, mask = _tokens(length=12, vocab=200)
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if key == "bert_tiny":
+        cfg = tf.BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=64)
+        return _HF(tf.BertModel(cfg), ("last_hidden_state",)).eval(), feeds, ["last_hidden_state"]
+    if key == "gpt2_tiny":
+        cfg = tf.GPT2Config(vocab_size=200, n_positions=64, n_embd=32, n_layer=2, n_head=2, use_cache=False)
+        return _HF(tf.GPT2LMHeadModel(cfg), ("logits",)).eval(), feeds, ["logits"]
+    raise ValueError(key)
 
 
 def _hf(key: str):
@@ -156,7 +224,7 @@ def _Detection(model):  # noqa: N802
             self.model = model
 
         def forward(self, x):
-            out = self.model([x[0]])[0]
+            out = self.model(list(x.unbind(0)) if x.shape[0] > 1 else [x[0]])[0]  # the first image's boxes
             return out["boxes"], out["scores"], out["labels"]
 
     return Detection()
@@ -187,7 +255,7 @@ def export_one(name: str, out_dir: Path) -> dict:
     family, key, exporter, opset = MODELS[name]
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
     model, feeds, out_names = build(family, key)
-    if family == "transformers":
+    if family in ("transformers", "small") and key != "resnet_tiny":
         model.arg_names = list(feeds)  # the wrapper passes positional tensors on by name
     tensors = tuple(torch.from_numpy(v) for v in feeds.values())
     with torch.no_grad():
@@ -195,14 +263,17 @@ def export_one(name: str, out_dir: Path) -> dict:
     expected = expected if isinstance(expected, (tuple, list)) else (expected,)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / "model.onnx"
+    for p in model.parameters():
+        p.requires_grad_(True)
     t0 = time.perf_counter()
-    with torch.no_grad():
-        if exporter == "classic":
-            torch.onnx.export(model, tensors, str(onnx_path), dynamo=False, opset_version=opset,
-                              input_names=list(feeds), output_names=out_names)
-        else:
-            torch.onnx.export(model, tensors, str(onnx_path), dynamo=True, opset_version=opset,
-                              input_names=list(feeds), output_names=out_names, external_data=False)
+    # Not under no_grad: there nn.MultiheadAttention takes its fused fast path
+    # (aten::_native_multi_head_attention), which the classic exporter cannot export.
+    if exporter == "classic":
+        torch.onnx.export(model, tensors, str(onnx_path), dynamo=False, opset_version=opset,
+                          input_names=list(feeds), output_names=out_names)
+    else:
+        torch.onnx.export(model, tensors, str(onnx_path), dynamo=True, opset_version=opset,
+                          input_names=list(feeds), output_names=out_names, external_data=False)
     seconds = time.perf_counter() - t0
     meta = {"name": name, "family": family, "model": key, "exporter": exporter, "opset": opset,
             "torch": torch.__version__, "export_seconds": round(seconds, 2), "inputs": [], "outputs": []}

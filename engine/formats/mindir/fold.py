@@ -123,8 +123,8 @@ def _worth_folding(graph: onnx.GraphProto) -> bool:
     """Whether any node could fold: a cheap scan that spares the folder's import and walk."""
     known = {t.name for t in graph.initializer}
     for node in graph.node:
-        if node.op_type == "Constant":
-            known.update(node.output)
+        if node.op_type == "Constant" or (node.op_type == "Identity" and node.input and node.input[0] in known):
+            known.update(node.output)  # the writer folds these itself (torch exports shared weights so)
         elif node.op_type in ("Shape", "Size") or (node.input and all(not i or i in known for i in node.input)):
             return True
     return False
