@@ -13,7 +13,8 @@ counts are covered) and meta.json.
   body graph calls again (tail recursion), with an after graph for the exit.
 - ``if_in_while``, ``nested_while``, ``while_tensor_cond``, ``if_elif``, ``while_break``: a branch
   in a loop body, a loop in a loop, a condition computed from the loop state, an if/elif/else
-  with two outputs, a ``break`` (cases that leave early and cases that run out).
+  with two outputs, a ``break`` (cases that leave early and cases that run out); ``tuple_state``
+  (a tuple carried through a loop) and ``while_return`` (``return`` inside a while).
 - ``dynamic_batch``: a small conv net exported with input ``Tensor(shape=[None, 3, 16, 16])``;
   ``dynamic_reshape`` reshapes by the run-time batch; ``dynamic_attention`` has dynamic batch and
   sequence length (``[None, None, 16]``) with shapes computed at run time.
@@ -145,6 +146,38 @@ def networks():
                 i += 1
             return x
 
+    class TupleState(nn.Cell):
+        """Loop state that is a tuple: each of its tensors is carried."""
+
+        def __init__(self):
+            super().__init__()
+            self.two = ms.Tensor(2.0, ms.float32)
+
+        def construct(self, x, n):
+            i = 0
+            acc = (x, x)
+            while i < n:
+                acc = (acc[0] + 1.0, acc[1] * self.two)
+                i += 1
+            return acc[0] + acc[1]
+
+    class WhileReturn(nn.Cell):
+        """``return`` inside a while: the loop is left with a value the exit graph never sees."""
+
+        def __init__(self):
+            super().__init__()
+            self.reduce_sum = ops.ReduceSum()
+            self.two = ms.Tensor(2.0, ms.float32)
+
+        def construct(self, x, n):
+            i = 0
+            while i < n:
+                x = x + 1.0
+                if self.reduce_sum(x) > 20.0:
+                    return x * self.two
+                i += 1
+            return x
+
     class DynamicBatch(nn.Cell):
         def __init__(self):
             super().__init__()
@@ -207,6 +240,10 @@ def networks():
         "while_break": (WhileBreak, [f32(2, 3), np.array(5, np.int32)],
                         [[f32(2, 3), np.array(10, np.int32)], [f32(2, 3), np.array(2, np.int32)],
                          [f32(2, 3), np.array(0, np.int32)]]),
+        "tuple_state": (TupleState, [f32(2, 3), np.array(3, np.int32)],
+                        [[f32(2, 3), np.array(3, np.int32)], [f32(2, 3), np.array(0, np.int32)]]),
+        "while_return": (WhileReturn, [f32(2, 3), np.array(5, np.int32)],
+                         [[f32(2, 3), np.array(10, np.int32)], [f32(2, 3), np.array(2, np.int32)]]),
         "dynamic_batch": (DynamicBatch, [ms.Tensor(shape=[None, 3, 16, 16], dtype=ms.float32)],
                           [[f32(1, 3, 16, 16)], [f32(3, 3, 16, 16)]]),
         "dynamic_reshape": (DynamicReshape, [ms.Tensor(shape=[None, 3, 10, 10], dtype=ms.float32)],

@@ -46,7 +46,8 @@ def _assert_matches(actual: np.ndarray, expected: np.ndarray) -> None:
 
 
 FIXTURES = [("if_branch", "If"), ("while_loop", "Loop"), ("if_in_while", "Loop"), ("nested_while", "Loop"),
-            ("while_tensor_cond", "Loop"), ("if_elif", "If"), ("while_break", "Loop")]
+            ("while_tensor_cond", "Loop"), ("if_elif", "If"), ("while_break", "Loop"), ("tuple_state", "Loop"),
+            ("while_return", "Loop")]
 
 
 @pytest.mark.parametrize("name,op", FIXTURES, ids=[f[0] for f in FIXTURES])

@@ -353,6 +353,30 @@ def _is_tensor(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, Const) and not isinstance(value.value, Monad))
 
 
+def tensor_paths(values: tuple, prefix: tuple = ()) -> list[tuple]:
+    """Index paths of the tensors in ``values``, looking into tuples (loop state may be a tuple)."""
+    paths: list[tuple] = []
+    for k, value in enumerate(values):
+        if isinstance(value, tuple):
+            paths += tensor_paths(value, (*prefix, k))
+        elif _is_tensor(value):
+            paths.append((*prefix, k))
+    return paths
+
+
+def get_path(values: Any, path: tuple) -> Any:
+    for k in path:
+        values = values[k]
+    return values
+
+
+def set_path(values: tuple, path: tuple, new: Any) -> tuple:
+    """``values`` with the item at ``path`` replaced (tuples rebuilt along the way)."""
+    items = list(values)
+    items[path[0]] = new if len(path) == 1 else set_path(items[path[0]], path[1:], new)
+    return tuple(items)
+
+
 def zeros_like(lo: Lowering, value: Any, node: MindNode) -> str:
     """A constant of zeros with ``value``'s static shape and dtype (a placeholder a branch or loop needs)."""
     if isinstance(value, Const):
@@ -377,35 +401,37 @@ def _lower_loop_if(lo: Lowering, cond_name: str, base: str, then: tuple, other: 
         raise _fail(lo, node, "a branch calls a loop header from outside the loop's body")
     (then_nodes, then_value), (else_nodes, else_value) = then, other
     if isinstance(then_value, _TailCall) and isinstance(else_value, _TailCall):
-        positions = [k for k, v in enumerate(then_value.args) if _is_tensor(v) or _is_tensor(else_value.args[k])]
-        outs = emit_if(lo, cond_name, base, then_nodes, [then_value.args[k] for k in positions], else_nodes,
-                       [else_value.args[k] for k in positions], node)
-        args = list(then_value.args)
+        positions = tensor_paths(then_value.args)
+        if positions != tensor_paths(else_value.args):
+            raise _fail(lo, node, "the two sides of a branch in a loop body give the loop different kinds of state")
+        outs = emit_if(lo, cond_name, base, then_nodes, [get_path(then_value.args, k) for k in positions], else_nodes,
+                       [get_path(else_value.args, k) for k in positions], node)
+        args = then_value.args
         for k, out in zip(positions, outs):
-            args[k] = out
-        return _TailCall(tuple(args))
+            args = set_path(args, k, out)
+        return _TailCall(args)
     tail_first = isinstance(then_value, _TailCall)
     tail, value = (then_value, else_value) if tail_first else (else_value, then_value)
     parts = list(_flatten(value))
     if not parts or not all(_is_tensor(v) for v in parts) or isinstance(value, (_Break, _TailCall)):
         raise _fail(lo, node, "a loop is left (break) with something other than tensors, which is not supported")
     current = state.body_args[-1]
-    positions = [k for k, v in enumerate(tail.args) if _is_tensor(v)]
-    if not all(_is_tensor(current[k]) for k in positions):
+    positions = tensor_paths(tail.args)
+    if positions != tensor_paths(current):
         raise _fail(lo, node, "loop state that is not a tensor changes in the body, which is not supported")
     yes = lo.const_tensor(np.array(True), hint="true")
     no = lo.const_tensor(np.array(False), hint="false")
     zeros = [zeros_like(lo, v, node) for v in parts]
-    going_on = [yes, *(tail.args[k] for k in positions), *zeros]
-    leaving = [no, *(current[k] for k in positions), *parts]
+    going_on = [yes, *(get_path(tail.args, k) for k in positions), *zeros]
+    leaving = [no, *(get_path(current, k) for k in positions), *parts]
     if tail_first:
         outs = emit_if(lo, cond_name, base, then_nodes, going_on, else_nodes, leaving, node)
     else:
         outs = emit_if(lo, cond_name, base, then_nodes, leaving, else_nodes, going_on, node)
-    args = list(tail.args)
+    args = tail.args
     for k, out in zip(positions, outs[1:]):
-        args[k] = out
-    return _Break(outs[0], tuple(args), _structure(value, outs[1 + len(positions):]))
+        args = set_path(args, k, out)
+    return _Break(outs[0], args, _structure(value, outs[1 + len(positions):]))
 
 
 def prune(nodes: list) -> list:

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 
 from engine.formats.mindir.control_flow import (
     _Break, _structure, _TailCall, _bool_tensor, _branch_outputs, _fail, _follow, _is_monad, _probe, _short, _state,
-    _subgraph, emit_if, zeros_like,
+    _subgraph, emit_if, get_path, set_path, tensor_paths, zeros_like,
 )
 from engine.formats.mindir.lower import Const, Lowering, Unknown, Value, _flatten
 from engine.formats.mindir.reader import MindFunction, MindNode
@@ -69,6 +69,27 @@ def _loop_parts(lo: Lowering, header: str) -> tuple[str, str] | None:
 # --- Loop ------------------------------------------------------------------------------------
 
 
+def _has_path(values: Any, path: tuple) -> bool:
+    for k in path:
+        if not isinstance(values, tuple) or k >= len(values):
+            return False
+        values = values[k]
+    return True
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a is b or (isinstance(a, str) and a == b) or (_is_monad(a) and _is_monad(b)):
+        return True
+    if isinstance(a, Const) and isinstance(b, Const):
+        try:
+            return bool(np.array_equal(np.asarray(a.value), np.asarray(b.value)))
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def _first_unknown(values: list) -> Unknown | None:
     return next((v for v in _flatten(tuple(values)) if isinstance(v, Unknown)), None)
 
@@ -83,10 +104,10 @@ class _Body:
     and that value's tensors.
     """
 
-    carried: list[int]
+    carried: list[tuple]  # index paths into the header's arguments (tuples are looked into)
     graph: Any
     initial: list[str]
-    unchanged: set[int]
+    unchanged: set[tuple]
     leave: Any = None
     leave_count: int = 0
 
@@ -103,7 +124,7 @@ def _lower_loop(lo: Lowering, header: str, args: tuple, node: MindNode) -> Value
     cond0 = _bool_tensor(lo, first.cond, f"{base}_cond0")
     # Every tensor argument is carried at first; what the body passes back unchanged (weights,
     # the loop bound) is then read from outside instead and the body built again.
-    candidates = [k for k, a in enumerate(args) if not _is_monad(a) and isinstance(a, (str, Const))]
+    candidates = tensor_paths(args)
     built = _build_body(lo, header, args, candidates, base, node)
     if isinstance(built, Unknown):
         return built
@@ -113,17 +134,17 @@ def _lower_loop(lo: Lowering, header: str, args: tuple, node: MindNode) -> Value
             return built
     carried = built.carried
     types = [lo.types[name] for name in built.initial]
-    finals = [lo.unique(f"{base}_{_short(fn.inputs[k].name)}_final") for k in carried]
+    finals = [lo.unique(f"{base}_{_state_name(fn, k)}_final") for k in carried]
     finals += [lo.unique(f"{base}_left{k}") for k in range(len(built.initial) - len(carried))]
     lo.nodes.append(helper.make_node("Loop", ["", cond0, *built.initial], finals, name=base, body=built.graph))
     for name, t in zip(finals, types):
         lo.types[name] = t
-    final_args = list(args)
+    final_args = args
     for k, name in zip(carried, finals):
-        final_args[k] = name
+        final_args = set_path(final_args, k, name)
 
     def ran_out() -> Value:
-        last, last_scope = _probe(lo, header, tuple(final_args), node)
+        last, last_scope = _probe(lo, header, final_args, node)
         return _follow(lo, last, last_scope, False, node)
 
     if built.leave is None:
@@ -136,38 +157,43 @@ def _lower_loop(lo: Lowering, header: str, args: tuple, node: MindNode) -> Value
     return _structure(built.leave, outs)
 
 
-def _build_body(lo: Lowering, header: str, args: tuple, carried: list[int], base: str,
+def _state_name(fn: MindFunction, path: tuple) -> str:
+    return _short(fn.inputs[path[0]].name) + "".join(f"_{k}" for k in path[1:])
+
+
+def _build_body(lo: Lowering, header: str, args: tuple, carried: list[tuple], base: str,
                 node: MindNode) -> _Body | Unknown:
     """The Loop body for ``header`` carrying positions ``carried``, or the Unknown a node inside made."""
     fn = lo.graph.functions[header]
     initial, types = [], []
     for k in carried:
-        tensor = lo._as_tensor_name(args[k], f"{base}_init{k}")
+        tag = "_".join(map(str, k))
+        tensor = lo._as_tensor_name(get_path(args, k), f"{base}_init{tag}")
         dims, dtype = lo.types.get(tensor, (None, None))
-        declared = fn.inputs[k]
-        if declared.data_type:
+        declared = fn.inputs[k[0]]
+        if declared.data_type and len(k) == 1:
             dtype = numpy_dtype(declared.data_type)
         if dtype is None:
-            raise _fail(lo, node, f"the type of loop state {_short(declared.name)!r} is not known")
-        if declared.data_type and lo.types.get(tensor, (None, None))[1] not in (None, np.dtype(dtype)):
-            tensor = lo.emit("Cast", [tensor], name=f"{base}/Cast{k}", outputs=[f"{base}_init{k}_cast"],
+            raise _fail(lo, node, f"the type of loop state {_state_name(fn, k)!r} is not known")
+        if declared.data_type and len(k) == 1 and lo.types.get(tensor, (None, None))[1] not in (None, np.dtype(dtype)):
+            tensor = lo.emit("Cast", [tensor], name=f"{base}/Cast{tag}", outputs=[f"{base}_init{tag}_cast"],
                              to=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
         lo.types[tensor] = (dims, np.dtype(dtype))
         initial.append(tensor)
         types.append((dims, np.dtype(dtype)))
     iter_in, cond_in = lo.unique(f"{base}_iter"), lo.unique(f"{base}_cond_in")
-    state_in = [lo.unique(f"{base}_{_short(fn.inputs[k].name)}") for k in carried]
+    state_in = [lo.unique(f"{base}_{_state_name(fn, k)}") for k in carried]
     for name, t in zip(state_in, types):
         lo.types[name] = t
 
     def body() -> tuple[Any, list, _Break | None]:
-        body_args = list(args)
+        body_args = args
         for k, name in zip(carried, state_in):
-            body_args[k] = name
-        entry, scope = _probe(lo, header, tuple(body_args), node)
+            body_args = set_path(body_args, k, name)
+        entry, scope = _probe(lo, header, body_args, node)
         state = _state(lo)
         state.bodies.append(header)
-        state.body_args.append(tuple(body_args))
+        state.body_args.append(body_args)
         try:
             step = _follow(lo, entry, scope, True, node)
         finally:
@@ -178,14 +204,22 @@ def _build_body(lo: Lowering, header: str, args: tuple, carried: list[int], base
         leave = step if isinstance(step, _Break) else None
         if not isinstance(step, (_TailCall, _Break)):
             raise _fail(lo, node, f"the body of loop {_short(header)!r} does not end by calling the loop again")
+        # State the Loop does not carry must come back as it went in, or the answer would be wrong.
+        kept = step.args
+        for k in carried:
+            kept = set_path(kept, k, get_path(body_args, k)) if _has_path(kept, k) else kept
+        for k, (before, after) in enumerate(zip(body_args, kept)):
+            if not _same_value(before, after):
+                raise _fail(lo, node, f"loop state {_short(fn.inputs[k].name)!r} ({type(before).__name__}) changes "
+                                      "in the body in a way a Loop cannot carry, which is not supported")
         nxt, _ = _probe(lo, header, step.args, node)
         if isinstance(nxt.cond, Unknown):
             return nxt.cond, [], None
         next_state = []
         for k, (_, dtype) in zip(carried, types):
-            value = step.args[k]
+            value = get_path(step.args, k)
             if isinstance(value, Const):  # a state reset to a constant keeps the state's dtype
-                value = lo.const_tensor(value.value, dtype=dtype, hint=f"{base}_next{k}")
+                value = lo.const_tensor(value.value, dtype=dtype, hint=f"{base}_next")
             next_state.append(value)
         cond = _bool_tensor(lo, nxt.cond, f"{base}_cond_next")
         if leave is not None:  # go on only if the body did not leave and the header says so
