@@ -391,7 +391,8 @@ def depth_to_space(ctx: ExportContext):
         if h % b or w % b:
             raise ctx.fail(f"blocksize {b} does not divide {h}x{w}")
         x = ctx.call("Reshape", [x, (n, c, h // b, b, w // b, b)])
-        x = ctx.call("Transpose", [x, (0, 3, 5, 1, 2, 4)])
+        perm = (0, 3, 5, 1, 2, 4) if ctx.attr("mode", "DCR") == "DCR" else (0, 1, 3, 5, 2, 4)
+        x = ctx.call("Transpose", [x, perm])
         return ctx.call("Reshape", [x, (n, c * b * b, h // b, w // b)])
     if c % (b * b):
         raise ctx.fail(f"blocksize {b} does not divide {c} channels")

@@ -18,7 +18,6 @@ _UNARY = {
     "Abs": "Abs", "Reciprocal": "Reciprocal", "Floor": "Floor", "Ceil": "Ceil", "HardSwish": "HSwish",
     "Sin": "Sin", "Cos": "Cos", "Sign": "Sign", "Not": "LogicalNot", "Acos": "ACos", "Acosh": "Acosh",
     "Asin": "Asin", "Asinh": "Asinh", "Atan": "Atan", "Atanh": "Atanh", "Cosh": "Cosh", "Sinh": "Sinh", "Tan": "Tan",
-    "BitwiseNot": "BitwiseNot",
 }
 
 
@@ -206,16 +205,37 @@ def softmax(ctx: ExportContext):
     if flatten:
         x = ctx.call("Reshape", [x, (int(np.prod(shape[:axis])), int(np.prod(shape[axis:])))])
         axis = 1
-    if ctx.node.op_type == "Softmax":
-        y = ctx.call("Softmax", [x, (axis,)])
-    elif ctx.node.op_type == "LogSoftmax":
-        y = ctx.call("LogSoftmax", [x, axis])
+    half = (ctx.dtype(0) or np.dtype(np.float32)) == np.float16 and ctx.node.op_type != "Hardmax"
+    if half:  # accumulate in float32, as ONNX Runtime does, and round once
+        x = cast_to(ctx, x, np.float32)
+    if ctx.node.op_type in ("Softmax", "LogSoftmax"):
+        # Spelled out: MindSpore's Softmax kernel zeroes the whole tensor when any row is all -inf.
+        shifted = ctx.call("Sub", [x, ctx.call("ReduceMax", [x, (axis,), True])])
+        total = ctx.call("ReduceSum", [ctx.call("Exp", [shifted]), (axis,), True, False])
+        if ctx.node.op_type == "Softmax":
+            y = ctx.call("RealDiv", [ctx.call("Exp", [shifted]), total])
+        else:
+            y = ctx.call("Sub", [shifted, _log(ctx, total)])
     else:
         depth = (int(np.prod(shape[axis:])) if flatten else shape[axis])
         index = ctx.call("Argmax", [x, axis, 35])
         dtype = ctx.dtype(0) or np.dtype(np.float32)
         y = ctx.call("OneHot", [index, depth, np.array(1, dtype), np.array(0, dtype), axis])
+    if half:
+        y = cast_to(ctx, y, np.float16)
     return ctx.call("Reshape", [y, tuple(shape)]) if flatten else y
+
+
+@exports("BitwiseNot")
+def bitwise_not(ctx: ExportContext):
+    """~x as arithmetic (MindSpore CPU lacks the kernel): -x - 1 for signed, max - x for unsigned."""
+    dtype = ctx.dtype(0) or np.dtype(np.int32)
+    x = ctx.tensor(0)
+    if dtype.kind == "u":
+        return ctx.call("Sub", [np.array(np.iinfo(dtype).max, dtype), x])
+    if dtype.kind == "i":
+        return ctx.call("Sub", [ctx.call("Neg", [x]), np.array(1, dtype)])
+    raise ctx.fail(f"BitwiseNot on {dtype}")
 
 
 # ---------------------------------------------------------------- binary
@@ -246,8 +266,24 @@ for _onnx, _ms in _BINARY.items():
 
 @exports("BitShift")
 def bit_shift(ctx: ExportContext):
-    op = "LeftShift" if ctx.attr("direction") == "LEFT" else "RightShift"
-    return ctx.call(op, [ctx.tensor(0), ctx.tensor(1)])
+    """Shifts by a count outside [0, bits) give 0 (or -1 for a negative value shifted right), as in ONNX."""
+    left = ctx.attr("direction") == "LEFT"
+    dtype = ctx.dtype(0) or np.dtype(np.uint8)
+    x, s = ctx.tensor(0), ctx.tensor(1)
+    bits = np.array(dtype.itemsize * 8, dtype)
+    ok = ctx.call("Less", [s, bits])
+    if dtype.kind == "i":
+        ok = ctx.call("LogicalAnd", [ok, ctx.call("GreaterEqual", [s, np.array(0, dtype)])])
+    safe = ctx.call("Select", [ok, s, ctx.call("ZerosLike", [s])])
+    shifted = ctx.call("LeftShift" if left else "RightShift", [x, safe])
+    fill = ctx.call("ZerosLike", [x])
+    if not left and dtype.kind == "i":
+        fill = ctx.call("Select", [ctx.call("Less", [x, np.array(0, dtype)]), ctx.call("OnesLike", [x]), fill])
+        fill = ctx.call("Neg", [fill])
+    shape = out_shape(ctx)
+    if shape is not None:
+        ok, fill = (ctx.call("BroadcastTo", [v, tuple(shape)]) for v in (ok, fill))
+    return ctx.call("Select", [ok, shifted, fill])
 
 
 @exports("Pow")

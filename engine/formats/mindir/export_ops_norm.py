@@ -1,0 +1,156 @@
+"""ONNX -> MindIR rules for normalizations: BatchNorm, LayerNorm (with Mean/InvStdDev), RMS, Instance, Group, Lp.
+
+LayerNormalization with one float32 output maps to MindSpore's LayerNorm; every other case
+is spelled out (mean, centred variance, Rsqrt) in the stash type ONNX names (float32), so
+the optional Mean and InvStdDev outputs are exact too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.formats.mindir.export_ops import NCHW, cast_to
+from engine.formats.mindir.writer import ExportContext, exports
+
+
+@exports("BatchNormalization")
+def batch_norm(ctx: ExportContext):
+    if ctx.attr("training_mode", 0) or any(o for o in ctx.node.output[1:]):
+        raise ctx.fail("training-mode BatchNormalization")
+    shape = ctx.shape(0)
+    if shape is None or len(shape) != 4:
+        return _batch_norm_spelled(ctx, shape)
+    ins = [ctx.tensor(i) for i in range(5)]
+    y = ctx.call("BatchNorm", ins + [False, float(ctx.attr("epsilon", 1e-5)), float(ctx.attr("momentum", 0.9)), NCHW])
+    return ctx.item(y, 0)
+
+
+def _batch_norm_spelled(ctx: ExportContext, shape):
+    """(x - mean) / sqrt(var + eps) * scale + B with per-channel vectors reshaped to [C, 1, ...]."""
+    if shape is None or len(shape) < 2:
+        raise ctx.fail("needs a static input of rank >= 2")
+    per_channel = (shape[1],) + (1,) * (len(shape) - 2)
+    scale, bias, mean, var = (ctx.call("Reshape", [ctx.tensor(i), per_channel]) for i in range(1, 5))
+    eps = np.array(float(ctx.attr("epsilon", 1e-5)), ctx.dtype(0) or np.float32)
+    inv = ctx.call("Rsqrt", [ctx.call("Add", [var, eps])])
+    y = ctx.call("Mul", [ctx.call("Sub", [ctx.tensor(0), mean]), ctx.call("Mul", [inv, scale])])
+    return ctx.call("Add", [y, bias])
+
+
+def _stats(ctx: ExportContext, x: str, axes: tuple[int, ...], eps: float, dtype) -> tuple[str, str, str]:
+    """(mean, centred x, 1/sqrt(var + eps)) over ``axes``, kept as broadcastable dims."""
+    mean = ctx.call("ReduceMean", [x, axes, True])
+    centred = ctx.call("Sub", [x, mean])
+    var = ctx.call("ReduceMean", [ctx.call("Mul", [centred, centred]), axes, True])
+    inv = ctx.call("Rsqrt", [ctx.call("Add", [var, np.array(eps, dtype)])])
+    return mean, centred, inv
+
+
+def _stash(ctx: ExportContext) -> tuple[str, np.dtype, np.dtype]:
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    stash = np.dtype(np.float32) if int(ctx.attr("stash_type", 1)) == 1 and dtype.kind == "f" else dtype
+    x = ctx.tensor(0)
+    return (cast_to(ctx, x, stash) if stash != dtype else x), dtype, stash
+
+
+@exports("LayerNormalization")
+def layer_norm(ctx: ExportContext):
+    shape = ctx.shape(0)
+    if shape is None:
+        raise ctx.fail("needs the static input shape")
+    rank = len(shape)
+    axis = int(ctx.attr("axis", -1))
+    if not -rank <= axis < rank:
+        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
+    axis %= rank
+    eps = float(ctx.attr("epsilon", 1e-5))
+    extra = [o for o in ctx.node.output[1:] if o]
+    if not extra and ctx.dtype(0) == np.float32 and ctx.shape(1) == shape[axis:]:
+        beta = ctx.tensor(2) if ctx.has_input(2) else ctx.w.builder.constant(np.zeros(shape[axis:], np.float32))
+        y = ctx.call("LayerNorm", [ctx.tensor(0), ctx.tensor(1), beta, axis, axis, eps])
+        return ctx.item(y, 0)
+    x, dtype, stash = _stash(ctx)
+    mean, centred, inv = _stats(ctx, x, tuple(range(axis, rank)), eps, stash)
+    y = ctx.call("Mul", [centred, inv])
+    if stash != dtype:
+        y = cast_to(ctx, y, dtype)
+    y = ctx.call("Mul", [y, ctx.tensor(1)])
+    if ctx.has_input(2):
+        y = ctx.call("Add", [y, ctx.tensor(2)])
+    return [y, mean, inv]
+
+
+@exports("RMSNormalization")
+def rms_norm(ctx: ExportContext):
+    shape = ctx.shape(0)
+    if shape is None:
+        raise ctx.fail("needs the static input shape")
+    rank = len(shape)
+    axis = int(ctx.attr("axis", -1))
+    if not -rank <= axis < rank:
+        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
+    x, dtype, stash = _stash(ctx)
+    square = ctx.call("ReduceMean", [ctx.call("Mul", [x, x]), tuple(range(axis % rank, rank)), True])
+    inv = ctx.call("Rsqrt", [ctx.call("Add", [square, np.array(float(ctx.attr("epsilon", 1e-5)), stash)])])
+    y = ctx.call("Mul", [x, inv])
+    if stash != dtype:
+        y = cast_to(ctx, y, dtype)
+    return ctx.call("Mul", [y, ctx.tensor(1)])
+
+
+@exports("InstanceNormalization")
+def instance_norm(ctx: ExportContext):
+    shape = ctx.shape(0)
+    if shape is None or len(shape) < 3:
+        raise ctx.fail("needs a static input of rank >= 3")
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    _, centred, inv = _stats(ctx, ctx.tensor(0), tuple(range(2, len(shape))), float(ctx.attr("epsilon", 1e-5)), dtype)
+    per_channel = (shape[1],) + (1,) * (len(shape) - 2)
+    scale, bias = (ctx.call("Reshape", [ctx.tensor(i), per_channel]) for i in (1, 2))
+    return ctx.call("Add", [ctx.call("Mul", [ctx.call("Mul", [centred, inv]), scale]), bias])
+
+
+@exports("GroupNormalization")
+def group_norm(ctx: ExportContext):
+    shape = ctx.shape(0)
+    groups = int(ctx.attr("num_groups", 0))
+    if shape is None or len(shape) < 3 or groups <= 0 or shape[1] % groups:
+        raise ctx.fail(f"needs a static input of rank >= 3 whose channels divide into {groups} groups")
+    n, c = shape[:2]
+    x, dtype, stash = _stash(ctx)
+    grouped = ctx.call("Reshape", [x, (n, groups, -1)])
+    _, centred, inv = _stats(ctx, grouped, (2,), float(ctx.attr("epsilon", 1e-5)), stash)
+    y = ctx.call("Mul", [centred, inv])
+    if stash != dtype:
+        y = cast_to(ctx, y, dtype)
+    opset = next((o.version for o in ctx.w.onnx.opset_import if o.domain in ("", "ai.onnx")), 21)
+    if opset < 21:  # opset 18: scale and bias per group
+        per_group = (groups, 1)
+        scale, bias = (ctx.call("Reshape", [ctx.tensor(i), per_group]) for i in (1, 2))
+        y = ctx.call("Add", [ctx.call("Mul", [y, scale]), bias])
+        return ctx.call("Reshape", [y, tuple(shape)])
+    y = ctx.call("Reshape", [y, tuple(shape)])
+    per_channel = (c,) + (1,) * (len(shape) - 2)
+    scale, bias = (ctx.call("Reshape", [ctx.tensor(i), per_channel]) for i in (1, 2))
+    return ctx.call("Add", [ctx.call("Mul", [y, scale]), bias])
+
+
+@exports("LpNormalization")
+def lp_norm(ctx: ExportContext):
+    shape = ctx.shape(0)
+    if shape is None:
+        raise ctx.fail("needs the static input shape")
+    axis = int(ctx.attr("axis", -1)) % max(len(shape), 1)
+    p = int(ctx.attr("p", 2))
+    x = ctx.tensor(0)
+    if p == 1:
+        norm = ctx.call("ReduceSum", [ctx.call("Abs", [x]), (axis,), True, False])
+    elif p == 2:
+        norm = ctx.call("Sqrt", [ctx.call("ReduceSum", [ctx.call("Mul", [x, x]), (axis,), True, False])])
+    else:
+        raise ctx.fail(f"p={p}")
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    zero = ctx.call("Equal", [norm, np.array(0, dtype)])
+    norm = ctx.call("Select", [zero, ctx.call("OnesLike", [norm]), norm])  # ONNX: a zero vector stays zero
+    return ctx.call("RealDiv", [x, norm])
+
