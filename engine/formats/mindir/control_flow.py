@@ -334,7 +334,11 @@ def emit_if(lo: Lowering, cond_name: str, base: str, then_nodes: list, then_vals
         raise _fail(lo, node, f"the branches return {len(then_outs)} and {len(else_outs)} tensors")
     then_infos, else_infos, outs = [], [], []
     for k, (t, e) in enumerate(zip(then_outs, else_outs)):
-        elem = _elem_type(lo, t) or _elem_type(lo, e)
+        t_elem, e_elem = _elem_type(lo, t), _elem_type(lo, e)
+        if t_elem is not None and e_elem is not None and t_elem != e_elem:
+            raise _fail(lo, node, f"branch output {k} is {helper.tensor_dtype_to_np_dtype(t_elem)} on one side and "
+                                  f"{helper.tensor_dtype_to_np_dtype(e_elem)} on the other, which ONNX If cannot express")
+        elem = t_elem or e_elem
         if elem is None:
             raise _fail(lo, node, f"the type of branch output {k} is not known")
         t_dims, e_dims = lo.types.get(t, (None, None))[0], lo.types.get(e, (None, None))[0]
