@@ -153,6 +153,22 @@ def networks():
             no = ops.logical_not(x > 0)
             return g, parts[0] + u1 - u2, parts[1], erf, mish, hs, cs, scalar_gather, no
 
+    class ZooPrimitives2(nn.Cell):
+        """YOLO heads (slice assignment, in-place multiply, int32 strides) and GPT-2's split."""
+
+        def __init__(self):
+            super().__init__()
+            self.stride = ms.Tensor(np.array([8, 16], np.int32))
+
+        def construct(self, x):
+            y = ops.sigmoid(x)
+            y[..., 0:2] = (y[..., 0:2] * 2.0 - 0.5) * self.stride[1]  # TensorScatterUpdate, float * int32
+            wh = y[..., 2:4]
+            wh *= ms.Tensor(np.array([3.0, 5.0], np.float32))  # InplaceMul
+            q, k, v = mint.split(x, 2, dim=-1)  # SplitTensorView, equal pieces
+            a, b = mint.split(x, 4, dim=1)  # the last piece shorter
+            return y, wh, q + k * v, a.sum(), b
+
     class WhileLoop(nn.Cell):
         """A data-dependent loop: MindSpore exports it as separate graphs (control flow)."""
 
@@ -180,6 +196,7 @@ def networks():
         "recurrent_bidirectional": (BidirectionalLSTM, [f32(2, 5, 8)]),
         "ext_primitives": (ExtPrimitives, [f32(2, 3, 4), rng.integers(0, 10, (2, 3)).astype(np.int32)]),
         "zoo_primitives": (ZooPrimitives, [f32(2, 4, 5, 6)]),
+        "zoo_primitives_2": (ZooPrimitives2, [f32(2, 7, 3, 6)]),
         # Not convertible yet; kept to test the error (written to ../mindir_unsupported/).
         "while_loop": (WhileLoop, [f32(2, 8), np.array(3, np.int32)]),
     }

@@ -144,6 +144,17 @@ def inplace_add(ctx: NodeContext):
 # --- linear algebra and shapes ----------------------------------------------------------------
 
 
+@op("InplaceMul", "InplaceDiv")
+def inplace_binary(ctx: NodeContext):
+    """InplaceMul/InplaceDiv(input, other, u): input (*|/)= other, returned, in the input's dtype."""
+    target = _inplace_target(ctx)
+    out = _np_dtype(ctx)
+    other = _operand(ctx, 1, out, "other")
+    y = ctx.emit("Mul" if ctx.node.op_type == "InplaceMul" else "Div", [target, other])
+    _rebind(ctx, target, y)
+    return y
+
+
 @op("TensorMove")
 def tensor_move(ctx: NodeContext):
     """TensorMove(x): a copy. A distinct tensor, so an in-place update of x does not reach it."""
@@ -174,6 +185,29 @@ def transpose_ext(ctx: NodeContext):
     y = ctx.emit("Transpose", [x], perm=perm)
     note_view(ctx, x, y)
     return y
+
+
+@op("SplitTensorView", "SplitTensor")
+def split_tensor(ctx: NodeContext):
+    """SplitTensor(input, split_size, dim): pieces of split_size along dim, the last one shorter."""
+    shape = ctx.shape(0)
+    if shape is None:
+        raise ctx.fail("input rank unknown")
+    dim = int(ctx.const(2)) % len(shape) if ctx.num_inputs > 2 else 0
+    size, total = int(ctx.const(1)), shape[dim]
+    if total < 0 or size <= 0:
+        raise ctx.fail("needs a static size along the split axis")
+    sizes = [min(size, total - start) for start in range(0, total, size)]
+    x = ctx.tensor(0)
+    if len(sizes) == 1:
+        outs: tuple = (ctx.emit("Identity", [x]),)
+    else:
+        split = ctx.const_tensor(np.array(sizes, np.int64), hint="split")
+        outs = tuple(ctx.emit("Split", [x, split], outputs=len(sizes), axis=dim))
+    for name, n in zip(outs, sizes):  # tuple outputs carry no types in the file
+        ctx.lo.types[name] = (shape[:dim] + [n] + shape[dim + 1:], ctx.dtype(0))
+        note_view(ctx, x, name)
+    return outs
 
 
 @op("Embedding")
