@@ -84,7 +84,8 @@ def parse(data: bytes, path: Path) -> pb.ModelProto:
         proto.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise FormatError(f"not a valid MindIR file (protobuf parse failed: {exc}); truncated or corrupt?", path=path) from None
-    if not proto.HasField("graph") or not proto.graph.node:
+    # A graph may have no nodes when its outputs are its inputs or parameters (MindSpore runs it).
+    if not proto.HasField("graph") or not (proto.graph.node or proto.graph.output):
         raise FormatError("MindIR file has no graph (truncated, or another kind of protobuf)", path=path)
     return proto
 
