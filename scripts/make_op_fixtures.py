@@ -165,6 +165,7 @@ def networks():
             y[..., 0:2] = (y[..., 0:2] * 2.0 - 0.5) * self.stride[1]  # TensorScatterUpdate, float * int32
             wh = y[..., 2:4]
             wh *= ms.Tensor(np.array([3.0, 5.0], np.float32))  # InplaceMul
+            wh /= ms.Tensor(np.array([2.0, 0.5], np.float32))  # InplaceDiv
             q, k, v = mint.split(x, 2, dim=-1)  # SplitTensorView, equal pieces
             a, b = mint.split(x, 4, dim=1)  # the last piece shorter
             return y, wh, q + k * v, a.sum(), b
