@@ -101,6 +101,8 @@ def _fill_unlowered(summary: ModelSummary, model: Model) -> ModelSummary:
     summary.outputs = [TensorInfo(s.name, np.dtype(s.dtype).name, [d if d is not None else "?" for d in s.shape]) for s in outputs]
     summary.source_op_counts = dict(sorted(Counter(n.op_type for n in model.source_nodes or []).items()))
     summary.unlowered = unlowered_summary(model.unlowered)
+    if model.params is not None:
+        _fill_params(summary, model.params.items())
     return summary
 
 
@@ -271,8 +273,7 @@ def format_summary(summary: ModelSummary) -> str:
     else:
         lines.append("parameters:")
         lines += [f"  {p.name:<40} {p.dtype:<9} {shape_text(p.shape)}" for p in summary.parameters]
-    if not summary.unlowered:
-        lines.append(f"parameters: {len(summary.parameters)} tensors, {summary.param_count:,} values, {human_bytes(summary.param_bytes)}")
+    lines.append(f"parameters: {len(summary.parameters)} tensors, {summary.param_count:,} values, {human_bytes(summary.param_bytes)}")
     if summary.macs is not None:
         lines.append(f"MACs: {summary.macs:,}")
     return "\n".join(lines)

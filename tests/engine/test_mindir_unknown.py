@@ -58,6 +58,8 @@ def test_inspect_lists_unknown_primitives(capsys):
     assert "first Default/conv1-Conv2d/Conv2D-op0" in listing[1]
     assert listing[2].split()[:2] == ["FlattenNobodyKnows", "1"]
     assert "x  float32  [1, 1, 32, 32]" in out
+    # The weights are still read (and could be saved): lenet5's 61,706 values.
+    assert "parameters: 10 tensors, 61,706 values" in out.replace("\u202f", ",")
 
 
 def test_inspect_json_lists_unknown_primitives(capsys):

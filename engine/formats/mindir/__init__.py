@@ -59,8 +59,9 @@ def load(path: Path, job: Job) -> Model:
             source.lowering, source.lowered_to, source.lowering_reason = report[source.name]
     if onnx_model is None:
         metadata["opset"] = "none (not convertible to ONNX)"
-        return Model(onnx=None, source_path=path, source_format="mindir", source_nodes=source_nodes,
-                     metadata=metadata, unlowered=result.failures, signature=result.signature)
+        return Model(onnx=None, params=result.parameters, source_path=path, source_format="mindir",
+                     source_nodes=source_nodes, metadata=metadata, unlowered=result.failures,
+                     signature=result.signature)
     metadata["opset"] = f"ai.onnx {lower.OPSET} (converted)"
     metadata["parameters"] = json.dumps([t.name for t in onnx_model.graph.initializer if t.name in _param_names(onnx_model)])
     return Model(

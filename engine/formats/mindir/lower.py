@@ -98,6 +98,8 @@ class Lowering:
         self.node_report: dict[str, tuple[str, list[str], str]] = {}
         #: graph inputs and outputs as TensorSpecs (filled by :meth:`run`)
         self.signature: tuple[list, list] = ([], [])
+        #: initializer names of the network's parameters (the rest are constants rules made)
+        self.param_names: list[str] = []
 
     # naming -----------------------------------------------------------------------
     def unique(self, hint: str) -> str:
@@ -179,7 +181,7 @@ class Lowering:
             inputs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(dtype), dims))
             self.values[value.name] = name
             self.types[name] = ([d if d >= 0 else -1 for d in value.dims], dtype)
-        param_names = []
+        param_names = self.param_names
         for full, array in g.parameters.items():
             name = self.add_initializer(array, g.short(full), exact=g.short(full) not in self._used)
             param_names.append(name)
@@ -526,13 +528,25 @@ class LoweringResult:
     failures: list[UnloweredNode] = field(default_factory=list)
     node_report: dict[str, tuple[str, list[str], str]] = field(default_factory=dict)
     signature: tuple[list, list] = ([], [])
+    parameters: Any = None
 
 
 def lower_all(graph: MindGraph, path: Path, job: Job) -> LoweringResult:
-    """Lower as much of a decoded MindIR graph as possible, recording every node that cannot be."""
+    """Lower as much of a decoded MindIR graph as possible, recording every node that cannot be.
+
+    When some node cannot be lowered, ``parameters`` holds the network's weights (a
+    ParameterSet), so the file's parameters can still be listed and saved.
+    """
     lowering = Lowering(graph, path)
     model = lowering.run(job)
-    return LoweringResult(model, lowering.failures, lowering.node_report, lowering.signature)
+    result = LoweringResult(model, lowering.failures, lowering.node_report, lowering.signature)
+    if model is None:
+        from engine.params import ParameterSet
+
+        wanted = set(lowering.param_names)
+        result.parameters = ParameterSet(
+            (t.name, numpy_helper.to_array(t)) for t in lowering.initializers if t.name in wanted)
+    return result
 
 
 def lower(graph: MindGraph, path: Path, job: Job) -> onnx.ModelProto:
