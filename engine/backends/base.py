@@ -93,6 +93,14 @@ class Session:
     needs_onnx: bool = True
 
     def __init__(self, model: Model, target: str, options: TargetOptions) -> None:
+        if self.needs_onnx and not model.is_lowered and model.unlowered:
+            from engine.errors import UnsupportedOpError
+
+            raise UnsupportedOpError(
+                f"{target} runs the ONNX graph, and this file has none: {model.unlowered_message()}",
+                path=model.source_path,
+                hint="run it on a mindspore target (the MindIR itself), or wait for lowerings of these primitives",
+            )
         if self.needs_onnx or model.is_lowered:
             graph = model.require_graph()
             inputs, outputs = input_specs(graph), output_specs(graph)

@@ -85,8 +85,9 @@ def test_convert_refuses_in_one_line_naming_every_primitive(tmp_path, capsys):
 def test_onnx_targets_say_why_they_cannot():
     model = formats.load(RENAMED)
     for target in ("onnxruntime:cpu", "reference"):
-        with pytest.raises(UnsupportedOpError, match="Conv2DNobodyKnows"):
+        with pytest.raises(UnsupportedOpError, match="Conv2DNobodyKnows") as info:
             open_session(model, target)
+        assert str(info.value).count("\n") == 0 and f"{target} runs the ONNX graph" in str(info.value)
 
 
 def test_a_refusing_rule_is_recorded_and_lowering_goes_on(monkeypatch):
