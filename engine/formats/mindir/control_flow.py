@@ -347,8 +347,8 @@ def emit_if(lo: Lowering, cond_name: str, base: str, then_nodes: list, then_vals
         out = lo.unique(f"{base}_out{k}")
         lo.types[out] = (t_dims if t_dims == e_dims else None, helper.tensor_dtype_to_np_dtype(elem))
         outs.append(out)
-    then_graph = helper.make_graph(then_nodes, f"{base}_then", [], then_infos)
-    else_graph = helper.make_graph(else_nodes, f"{base}_else", [], else_infos)
+    then_graph = helper.make_graph(prune(then_nodes, then_outs), f"{base}_then", [], then_infos)
+    else_graph = helper.make_graph(prune(else_nodes, else_outs), f"{base}_else", [], else_infos)
     lo.nodes.append(helper.make_node("If", [cond_name], outs, name=base, then_branch=then_graph, else_branch=else_graph))
     return outs
 
@@ -438,9 +438,10 @@ def _lower_loop_if(lo: Lowering, cond_name: str, base: str, then: tuple, other: 
     return _Break(outs[0], args, _structure(value, outs[1 + len(positions):]))
 
 
-def prune(nodes: list) -> list:
-    """``nodes`` without those whose outputs nothing reads (probing a header on the final state
-    leaves its condition behind). Graph outputs are read by the driver's Identity nodes."""
+def prune(nodes: list, outputs: list[str] | None = None) -> list:
+    """``nodes`` without those whose outputs nothing reads (probing a loop header leaves its
+    condition behind). ``outputs``: the (sub)graph's outputs; the main graph's are read by the
+    driver's ``Return/`` Identity nodes."""
     def reads(node: Any) -> set[str]:
         names = set(node.input)
         for attr in node.attribute:
@@ -452,7 +453,7 @@ def prune(nodes: list) -> list:
 
     keep = list(nodes)
     while True:
-        used: set[str] = set()
+        used: set[str] = set(outputs or ())
         for node in keep:
             used |= reads(node)
         kept = [n for n in keep if (n.op_type == "Identity" and n.name.startswith("Return/")) or any(o in used for o in n.output)]

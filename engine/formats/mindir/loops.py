@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 
 from engine.formats.mindir.control_flow import (
     _Break, _structure, _TailCall, _bool_tensor, _branch_outputs, _fail, _follow, _is_monad, _probe, _short, _state,
-    _subgraph, emit_if, get_path, set_path, tensor_paths, zeros_like,
+    _subgraph, emit_if, get_path, prune, set_path, tensor_paths, zeros_like,
 )
 from engine.formats.mindir.lower import Const, Lowering, Unknown, Value, _flatten
 from engine.formats.mindir.reader import MindFunction, MindNode
@@ -253,5 +253,5 @@ def _build_body(lo: Lowering, header: str, args: tuple, carried: list[tuple], ba
     outputs = [helper.make_tensor_value_info(outs[0], TensorProto.BOOL, None)]
     outputs += [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(t[1]), None)
                 for o, t in zip(outs[1:], types)]
-    graph = helper.make_graph(nodes, f"{base}_body", inputs, outputs)
+    graph = helper.make_graph(prune(nodes, outs), f"{base}_body", inputs, outputs)
     return _Body(carried, graph, initial, unchanged, leave_structure, leave_count)
