@@ -16,9 +16,9 @@ tied together in continuation-passing style. What MindSpore 2.10 writes, and how
    becomes an ONNX ``Loop``: the header's condition on the initial state is the loop's initial
    condition; the body subgraph inlines ``B`` and then the header's condition on the next state;
    state the body passes back unchanged (weights, the loop bound) is read from the outer scope,
-   not carried; the exit ``A`` is inlined after the loop on the final state.
-
-6. A ``break``: a branch in the body where one side calls the header again and the other returns
+   not carried; the exit ``A`` is inlined after the loop on the final state. Tuple state is
+   carried tensor by tensor; state that is not a tensor must come back unchanged.
+6. A ``break`` (or ``return`` inside a while): a branch in the body where one side calls the header again and the other returns
    the loop's result. The branch's If also says whether the body goes on; the Loop carries an
    ``exited`` flag and the result (zeros until set, so its shape must be static), and after the
    Loop an If picks the result or the exit graph's value.
