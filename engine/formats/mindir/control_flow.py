@@ -18,10 +18,10 @@ tied together in continuation-passing style. What MindSpore 2.10 writes, and how
    state the body passes back unchanged (weights, the loop bound) is read from the outer scope,
    not carried; the exit ``A`` is inlined after the loop on the final state. Tuple state is
    carried tensor by tensor; state that is not a tensor must come back unchanged.
-6. A ``break`` (or ``return`` inside a while): a branch in the body where one side calls the header again and the other returns
-   the loop's result. The branch's If also says whether the body goes on; the Loop carries an
-   ``exited`` flag and the result (zeros until set, so its shape must be static), and after the
-   Loop an If picks the result or the exit graph's value.
+6. A ``break`` (or ``return`` inside a while): a branch in the body where one side calls the
+   header again and the other returns the loop's result. The branch's If also says whether the
+   body goes on; the Loop carries an ``exited`` flag and the result (zeros until set, so its
+   shape must be static), and after the Loop an If picks the result or the exit graph's value.
 
 What is not recognised (a recursion that is not such a loop, a break nested in two branches, a
 break value of dynamic shape, branches that return different structures) is refused with
