@@ -200,3 +200,51 @@ def check_consistent(model: onnx.ModelProto, path: str | Path | None = None) -> 
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as exc:
         text = " ".join(str(exc).split())
         raise FormatError(f"the graph fails ONNX shape inference: {text[:300]}", path=path) from None
+
+
+def check_text(model: onnx.ModelProto, path: str | Path | None = None) -> None:
+    """Refuse string fields that are not UTF-8 (protobuf hands them back as bytes, and copying
+    the model or printing its names later fails far from the cause)."""
+    def need(value: object, what: str) -> None:
+        if not isinstance(value, str):
+            raise FormatError(f"{what} is not UTF-8 text ({bytes(value)[:40]!r})", path=path)
+
+    for field_name in ("producer_name", "producer_version", "domain", "doc_string"):
+        need(getattr(model, field_name), f"the model's {field_name}")
+    for prop in model.metadata_props:
+        need(prop.key, "a metadata key")
+        need(prop.value, f"metadata {prop.key!r}")
+    for opset in model.opset_import:
+        need(opset.domain, "an opset domain")
+    graphs: list = [model.graph]
+    for function in model.functions:
+        need(function.name, "a function name")
+        for name in list(function.input) + list(function.output):
+            need(name, f"an input or output of function {function.name!r}")
+        graphs.append(function)  # walked for its nodes below
+    while graphs:
+        graph = graphs.pop()
+        if isinstance(graph, onnx.GraphProto):
+            need(graph.name, "a graph name")
+            need(graph.doc_string, f"graph {graph.name!r}'s doc_string")
+            for values in (graph.input, graph.output, graph.value_info):
+                for value in values:
+                    need(value.name, f"a value name in graph {graph.name!r}")
+        for tensor in graph.initializer if isinstance(graph, onnx.GraphProto) else ():
+            need(tensor.name, "an initializer name")
+            for entry in tensor.external_data:
+                need(entry.key, f"initializer {tensor.name!r}'s external data key")
+                need(entry.value, f"initializer {tensor.name!r}'s external data {entry.key!r}")
+        for node in graph.node:
+            need(node.name, "a node name")
+            label = node.name or node.op_type
+            for field_name in ("op_type", "domain", "doc_string"):
+                need(getattr(node, field_name), f"node {label!r}'s {field_name}")
+            for name in list(node.input) + list(node.output):
+                need(name, f"an input or output of node {label!r}")
+            for attr in node.attribute:
+                need(attr.name, f"an attribute name of node {label!r}")
+                need(attr.ref_attr_name, f"attribute {attr.name!r} of node {label!r}")
+                if attr.HasField("g"):
+                    graphs.append(attr.g)
+                graphs.extend(attr.graphs)

@@ -125,6 +125,11 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, pat
         raise
     except _ZIP_ERRORS + (SyntaxError, TypeError) as exc:
         raise FormatError(f"array {name!r}: corrupt member ({_one_line(exc)})", path=path) from None
+    if dtype.kind == "U" and array.size:
+        # numpy stores UTF-32 code units unchecked; str() of one past U+10FFFF crashes the interpreter.
+        units = array.view(np.uint32)
+        if int(units.max()) > 0x10FFFF or np.any((units >= 0xD800) & (units <= 0xDFFF)):
+            raise FormatError(f"array {name!r} holds text that is not valid Unicode", path=path)
     return array.reshape(shape, order="F" if fortran else "C")
 
 

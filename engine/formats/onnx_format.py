@@ -15,7 +15,7 @@ from engine.formats import EXTERNAL_FILES_KEY, FileFormat, register
 from engine.formats.protowire import LEN, VARINT, scan_fields
 from engine.jobs import Job
 from engine.model import Model, approx_size, copy_without_weights, tensor_nbytes
-from engine.onnx_checks import check_consistent, check_graph_dims, data_nbytes
+from engine.onnx_checks import check_consistent, check_graph_dims, check_text, data_nbytes
 
 # protobuf refuses to serialise a single message past 2 GiB; above this, weights go out.
 PROTO_LIMIT = 2**31 - 1
@@ -95,6 +95,7 @@ def load(path: Path, job: Job) -> Model:
         raise FormatError(f"not a valid ONNX model ({_short(exc)})", path=path) from exc
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise FormatError("ONNX file has no graph (truncated, or another kind of protobuf)", path=path)
+    check_text(model, path)
     check_graph_dims(model, path)  # before any C++ checker or allocation sees the declared sizes
     external_files = check_external_locations(model, path.parent, path)
     job.report(0.3, "checking")

@@ -130,7 +130,7 @@ def load(path: Path, job: Job) -> Model:
             for i, name in enumerate(names):
                 try:
                     params[name] = fh.get_tensor(name)
-                except (TypeError, ValueError) as exc:  # a dtype numpy cannot hold (F8 without ml_dtypes...)
+                except (TypeError, ValueError, AttributeError) as exc:  # a dtype numpy cannot hold (float8...)
                     raise FormatError(f"tensor {name!r}: cannot read ({str(exc).splitlines()[0][:160]})",
                                       path=path) from None
                 job.report(0.9 * (i + 1) / max(len(names), 1), f"reading {name}")

@@ -246,7 +246,7 @@ def _convert(model, folder: Path) -> str:
         try:
             formats.save(model, out, fmt=target)
         except EngineError as exc:
-            leftovers = [p.name for p in folder.iterdir() if p.name.startswith(("out.", ".out."))]
+            leftovers = [p.name for p in folder.iterdir() if p.name == out.name or p.name.startswith(f".{out.name}.")]
             if leftovers:
                 return f"refused writing {target} but left {leftovers}"
             typed = exc

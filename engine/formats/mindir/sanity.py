@@ -30,10 +30,16 @@ def check_model(proto: pb.ModelProto, path: Path) -> None:
         prim_ops[prim.name] = prim.op_type
     for graph in [proto.graph, *proto.functions]:
         _text(graph.name, "a function graph's name", path)
-        for value in list(graph.input) + list(graph.output):
-            _text(value.name, f"an input or output of graph {graph.name!r}", path)
-            for t in value.tensor:
-                check_shape(t.dims, f"input or output {value.name!r}", path)
+        for kind, values in (("input", graph.input), ("output", graph.output)):
+            for value in values:
+                _text(value.name, f"an {kind} of graph {graph.name!r}", path)
+                for t in value.tensor:
+                    check_shape(t.dims, f"{kind} {value.name!r}", path)
+                    if kind == "input" or t.data_type:  # outputs may leave their type unstated
+                        _dtype(t.data_type, f"{kind} {value.name!r}", path)
+        for t in graph.parameter:
+            _text(t.name, f"a parameter name of graph {graph.name!r}", path)
+            _dtype(t.data_type, f"parameter {t.name!r}", path)
         depth: dict[str, int] = {}
         for index, node in enumerate(graph.node):
             label = node.name if isinstance(node.name, str) and node.name else f"#{index}"
@@ -78,6 +84,15 @@ def check_shape(dims, what: str, path: Path) -> int:
                           f"{count:.3g} elements, more than any model holds (limit 2^40); the file is corrupt",
                           path=path)
     return count
+
+
+def _dtype(data_type: int, what: str, path: Path) -> None:
+    from engine.formats.mindir.values import numpy_dtype
+
+    try:
+        numpy_dtype(data_type)
+    except ValueError as exc:
+        raise FormatError(f"{what}: {exc}", path=path) from None
 
 
 def _text(value: object, what: str, path: Path) -> None:

@@ -81,6 +81,12 @@ def make_onnx() -> None:
     entry("onnx_unknown_elem_type", "onnx", BOTH, "has element type 255, which is not an ONNX data type",
           "KeyError in engine/inspect.py (_value_info)", data=m.SerializeToString())
 
+    raw = onnx_fixture().SerializeToString()
+    version = onnx_fixture().producer_version.encode()
+    entry("onnx_producer_not_utf8", "onnx", BOTH, "the model's producer_version is not UTF-8 text",
+          "UnicodeDecodeError in engine/model.py copy_without_weights (convert)",
+          data=raw.replace(version, b"\xbd" * len(version), 1))
+
     m = onnx_fixture()
     t = next(t for t in m.graph.initializer if t.HasField("raw_data") and len(t.dims) == 2)
     t.dims[0] = 2**31
@@ -151,6 +157,11 @@ def make_mindir() -> None:
           "converted ONNX fails onnx.checker full_check (declared output shape 2^62)", data=p.SerializeToString())
 
     p = mindir_fixture("mindir_ops/elementwise_math/model.mindir")
+    p.graph.input[0].tensor[0].data_type = 0
+    entry("mindir_input_dtype_undefined", "mindir", BOTH, "tensor data type UNDEFINED is not supported",
+          "ValueError from the lowering, typed only by formats.load's catch-all", data=p.SerializeToString())
+
+    p = mindir_fixture("mindir_ops/elementwise_math/model.mindir")
     const = next(n for n in p.graph.node if n.op_type == "Constant")
     value = next(a for a in const.attribute if a.name == "value")
     if value.HasField("t"):
@@ -216,6 +227,9 @@ def make_params() -> None:
     bomb[central + 24:central + 28] = struct.pack("<I", 2**31)
     entry("npz_size_beyond_deflate", "npz", ["inspect"], "more than compression can produce",
           "slow refusal / allocation from a member's declared size", data=bytes(bomb))
+    entry("npz_text_past_unicode", "npz", ["inspect"], "holds text that is not valid Unicode",
+          "SystemError (invalid maximum character) writing the string to a checkpoint",
+          data=npz([("w.npy", npy((2,), body=b"\0" * 8)), ("note.npy", npy((), "<U2", b"a\0\0\0\0\0\x11\x00"))]))
     entry("npz_pickled_object", "npz", ["inspect"], "holds Python objects (pickled); refusing to unpickle it",
           "pickle", data=npz([("o.npy", npy((1,), "|O", b"\x80\x04N."))]))
 
@@ -233,6 +247,9 @@ def make_params() -> None:
     entry("safetensors_unknown_dtype", "safetensors", ["inspect"], "dtype 'XX' is not a safetensors dtype",
           "library error typed only by the catch-all",
           data=st(json.dumps({"w": {"dtype": "XX", "shape": [4], "data_offsets": [0, 16]}}).encode()))
+    entry("safetensors_float8", "safetensors", ["inspect"], "tensor 'w': cannot read",
+          "AttributeError from the library (numpy has no float8), typed only by the catch-all",
+          data=st(json.dumps({"w": {"dtype": "F8_E4M3", "shape": [16], "data_offsets": [0, 16]}}).encode()))
     entry("safetensors_offsets_reversed", "safetensors", ["inspect"], "data_offsets [16, 0] lie outside",
           "library error typed only by the catch-all",
           data=st(json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [16, 0]}}).encode()))
