@@ -64,3 +64,19 @@ def test_unlowered_nodes_are_marked_in_outline_graph_and_properties(qtbot, windo
     assert "Conv2DNobodyKnows" in rows["ONNX conversion/reason"] and "no ONNX lowering" in rows["ONNX conversion/reason"]
     window.properties.show_node(relu.node_id)
     assert "Conv2D-op0" in window.properties.rows()["ONNX conversion/reason"]
+
+
+def test_control_flow_mindir_opens_with_the_call_lowered_to_if(qtbot, window):
+    path = Path(__file__).resolve().parents[1] / "data" / "mindir_control" / "if_branch" / "model.mindir"
+    with qtbot.waitSignal(window.document_opened, timeout=60_000) as blocker:
+        window.open_files([path])
+    doc = blocker.args[0]
+    assert doc.model.is_lowered and not doc.model.unlowered
+    view = window.current_view()
+    qtbot.waitUntil(lambda: view.graph_view is not None and bool(view.graph_view.items), timeout=30_000)
+    call = next(i for i in view.graph_view.items.values() if i.node.op_type == "Call")
+    window.properties.show_node(call.node_id)
+    rows = window.properties.rows()
+    assert rows["ONNX conversion/status"] == "lowered"
+    assert "If" in rows["ONNX conversion/ONNX ops"].split(", ")
+    assert not window.outline.model.section("unlowered").isValid()
