@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import logging
 import os
 from pathlib import Path
@@ -18,15 +17,12 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +31,8 @@ from studio.errors import describe
 from studio.features import feature
 from studio.icons import icon
 from studio.latency_plot import LatencyBuffer, LatencyPlot
+from studio.bench_results import BenchResultsWidget
+from studio.run_history import HISTORY_LIMIT  # noqa: F401 - re-exported: the panel's history limit
 
 if TYPE_CHECKING:
     from studio.main_window import MainWindow
@@ -47,26 +45,25 @@ log = logging.getLogger(__name__)
 #: to time in the studio's own process when debugging.
 RUN_IN_SUBPROCESS = os.environ.get("DSTUDIO_BENCH_IN_PROCESS", "") != "1"
 
-#: Saved runs listed in the history table (newest first); older ones stay on disk.
-HISTORY_LIMIT = 50
-RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
-
-HISTORY_COLUMNS = ("Run (tick to overlay)", "Model", "Target", "Precision", "Threads", "Batch", "Inputs",
-                   "Median ms", "N")
-MODEL_ROLE = Qt.ItemDataRole.UserRole + 2
-
-EXTRA_STATS = ("throughput", "iterations", "cv", "first run")
-STAT_ROWS = (("min", "min_ms"), ("mean", "mean_ms"), ("median", "median_ms"), ("p90", "p90_ms"),
-             ("p95", "p95_ms"), ("p99", "p99_ms"), ("max", "max_ms"), ("std", "std_ms"))
 
 
-def format_ms(ms: float) -> str:
-    """``14.2031 ms``; ``n/a`` for NaN (a first run that was not measured)."""
-    return "n/a" if ms != ms else f"{ms:.4f} ms"
 
+def parse_env(text: str) -> dict[str, str]:
+    """``"A=1, B=x"`` -> ``{"A": "1", "B": "x"}``.
 
-def _text(value: Any, none: str = "") -> str:
-    return none if value is None else str(value)
+    Raises:
+        ValueError: an entry without ``=`` or with an empty name.
+    """
+    env: dict[str, str] = {}
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{part!r} is not KEY=VALUE")
+        env[key.strip()] = value.strip()
+    return env
 
 
 def _parse_values(text: str) -> list[int]:
@@ -96,7 +93,6 @@ class BenchPanel(QWidget):
         self.window = window
         self.document: Any = None
         self.result: Any = None
-        self.runs: dict[str, np.ndarray] = {}  # history label -> latencies (ms), loaded on demand
         self.buffer: LatencyBuffer | None = None
         self._run_document: Any = None  # the document the running (or last) benchmark belongs to
         self._plot_label = ""
@@ -111,7 +107,17 @@ class BenchPanel(QWidget):
         form_scroll.setWidget(self._make_form())
         splitter.addWidget(form_scroll)
         splitter.addWidget(self.plot)
-        splitter.addWidget(self._make_tables())
+        self.results = BenchResultsWidget(self.window.runner, self)
+        # The panel's names for the results column's parts (tests and the window use them).
+        self.results_title, self.stats, self.warnings = self.results.title, self.results.stats, self.results.warnings
+        self.history_box, self.profile_table, self.sweep_table = (self.results.history_box,
+                                                                  self.results.profile_table, self.results.sweep_table)
+        self.history, self.history_filter, self.details = (self.history_box.table, self.history_box.filter,
+                                                           self.results.details)
+        self.history_box.overlays_changed.connect(self.plot.set_overlays)
+        self.history_box.message.connect(self.status.setText)
+        self.profile_table.node_chosen.connect(self._select_profiled_node)
+        splitter.addWidget(self.results)
         splitter.setStretchFactor(1, 3)
         splitter.setSizes([260, 700, 330])
         layout = QVBoxLayout(self)
@@ -148,6 +154,10 @@ class BenchPanel(QWidget):
         self.batch.setRange(0, 4096)
         self.batch.setSpecialValueText("inputs panel")
         self.batch.setToolTip("Batch size for a dynamic first dimension (inputs panel: the shape chosen there)")
+        self.env = QLineEdit(box)
+        self.env.setPlaceholderText("KEY=VALUE, …")
+        self.env.setToolTip("Environment for the target, e.g. ONEDNN_MAX_CPU_ISA=AVX2 for MindSpore (recorded "
+                            "with the run)")
         self.profile = QCheckBox("per-node profile", box)
         self.profile.setToolTip("Collect per-node times and colour the graph by them (ONNX Runtime)")
         self.sweep = QComboBox(box)
@@ -157,7 +167,7 @@ class BenchPanel(QWidget):
         self.sweep.currentTextChanged.connect(lambda t: self.sweep_values.setEnabled(t != "no sweep"))
         self.sweep_values.setEnabled(False)
         for label, widget in (("Warm-up", self.warmup), ("Stop after", self.stop_by), ("Iterations", self.iterations),
-                              ("Duration", self.duration), ("Threads", self.threads), ("Batch", self.batch),
+                              ("Duration", self.duration), ("Threads", self.threads), ("Batch", self.batch), ("Environment", self.env),
                               ("", self.profile), ("Sweep", self.sweep), ("Values", self.sweep_values)):
             form.addRow(label, widget)
         self._on_stop_by("iterations")
@@ -183,59 +193,6 @@ class BenchPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow(self.status)
-        return box
-
-    def _make_tables(self) -> QWidget:
-        box = QWidget(self)
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.results_title = QLabel(box)
-        self.results_title.setWordWrap(True)
-        self.results_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Every statistic visible at once: two name/value column pairs, rows sized to the text, no scrolling.
-        names = [r[0] for r in STAT_ROWS] + list(EXTRA_STATS)
-        rows = (len(names) + 1) // 2
-        self.stats = QTableWidget(rows, 4, box)
-        self.stats.setHorizontalHeaderLabels(["Statistic", "Value", "Statistic", "Value"])
-        self.stats.verticalHeader().hide()
-        self.stats.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.stats.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.stats.setTabKeyNavigation(False)  # Tab leaves the table instead of walking its cells
-        self.stats.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.stats.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.stats.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self._stat_cells: dict[str, tuple[int, int]] = {}
-        for i, name in enumerate(names):
-            row, col = i % rows, 2 * (i // rows)
-            self.stats.setItem(row, col, QTableWidgetItem(name))
-            self.stats.setItem(row, col + 1, QTableWidgetItem(""))
-            self._stat_cells[name] = (row, col + 1)
-        self.stats.setFixedHeight(self.stats.horizontalHeader().sizeHint().height()
-                                  + rows * self.stats.verticalHeader().defaultSectionSize() + 2 * self.stats.frameWidth())
-        self.warnings = QLabel(box)
-        self.warnings.setWordWrap(True)
-        self.warnings.setStyleSheet("color: #c77c0e")
-        self.history = QTableWidget(0, len(HISTORY_COLUMNS), box)
-        self.history.setHorizontalHeaderLabels(list(HISTORY_COLUMNS))
-        self.history.verticalHeader().hide()
-        self.history.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.history.horizontalHeader().setStretchLastSection(True)
-        self.history.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.history.itemChanged.connect(self._on_history_item)
-        self.history.setMinimumHeight(3 * self.fontMetrics().height())  # shrinks before the statistics do
-        self.history_filter = QCheckBox("this model only", box)
-        self.history_filter.setChecked(True)
-        self.history_filter.setToolTip("List only the runs of the active tab's model")
-        self.history_filter.toggled.connect(lambda _on: self._filter_history())
-        history_row = QHBoxLayout()
-        history_row.addWidget(QLabel("History", box))
-        history_row.addStretch(1)
-        history_row.addWidget(self.history_filter)
-        layout.addWidget(self.results_title)
-        layout.addWidget(self.stats)
-        layout.addWidget(self.warnings)
-        layout.addLayout(history_row)
-        layout.addWidget(self.history, 2)
         return box
 
     def _on_stop_by(self, text: str) -> None:
@@ -266,6 +223,15 @@ class BenchPanel(QWidget):
         elif running is None and not reason:
             self.status.setText(document.bench_status or f"Ready to time {document.label} at {self._shapes_text()}.")
 
+    def _select_profiled_node(self, name: str) -> None:
+        """Select (and centre) the profiled node in the graph, keeping the profile colouring."""
+        view = self.window.current_view()
+        profile = self.profile_table.profile
+        if view is None or profile is None:
+            return
+        per_node = {o.name: o.total_us / max(profile.iterations, 1) for o in profile.by_node}
+        view.color_by_names(per_node, "µs per run", select=name)
+
     def inputs_changed(self) -> None:
         """The active document's input choice changed: say what the next run uses."""
         doc = self.document
@@ -287,6 +253,8 @@ class BenchPanel(QWidget):
         if result is None:
             self.plot.clear()
             self.clear_stats()
+            self.profile_table.set_profile(None)
+            self.sweep_table.setRowCount(0)
             self.results_title.setText(f"No benchmark of <b>{doc.label}</b> yet." if doc is not None else "")
             return
         last = result.points[-1].result if hasattr(result, "points") else result
@@ -295,6 +263,7 @@ class BenchPanel(QWidget):
             self._draw_sweep()
         else:
             self.plot.hide_sweep()
+            self.sweep_table.setRowCount(0)
         self.show_stats(last)
 
     def _title_for(self, result: Any) -> str:
@@ -361,6 +330,11 @@ class BenchPanel(QWidget):
             return
         shapes = doc.shapes_for_run()
         options = self.window.targets.target_options(profile=self.profile.isChecked())
+        try:
+            options.env = parse_env(self.env.text())
+        except ValueError as exc:
+            self.status.setText(f"Environment: {exc}")
+            return
         by_duration = self.stop_by.currentText() == "duration"
         kwargs = dict(warmup=self.warmup.value(), iterations=None if by_duration else self.iterations.value(),
                       duration_s=self.duration.value() if by_duration else None)
@@ -374,6 +348,8 @@ class BenchPanel(QWidget):
         shapes_text = self._shapes_text()
         self.results_title.setText(f"Running <b>{doc.label}</b> on {target} · inputs {shapes_text}")
         self.clear_stats()
+        self.profile_table.set_profile(None)
+        self.sweep_table.setRowCount(0)
 
         def on_iteration(index: int, latency_ns: int) -> None:
             if index == 0 and buffer.count:
@@ -439,6 +415,17 @@ class BenchPanel(QWidget):
         xs = [float(getattr(p, kind) or 0) for p in points]
         self.plot.show_sweep(kind, xs, [p.result.stats.median_ms for p in points],
                              [p.result.stats.p90_ms for p in points])
+        self.results.fill_sweep(points)
+
+    def show_stats(self, result: Any) -> None:
+        """Statistics, warnings, title and per-layer table of one run."""
+        self.results.show_result(result, self._title_for(result))
+
+    def clear_stats(self) -> None:
+        self.results.clear(tables=False)
+
+    def stat_values(self) -> dict[str, str]:
+        return self.results.stat_values()
 
     def _on_result(self, result: Any, doc: Any = None) -> None:
         doc = doc if doc is not None else self.document
@@ -498,140 +485,27 @@ class BenchPanel(QWidget):
             self.status.setText(doc.bench_status if doc is not None else "Cancelled.")
         self._update_enabled()
 
-    def show_stats(self, result: Any) -> None:
-        s = result.stats
-        values = {name: format_ms(getattr(s, attr)) for name, attr in STAT_ROWS}
-        values.update({"throughput": f"{result.throughput_per_s:,.1f} /s", "iterations": f"{result.iterations:,}",
-                       "cv": f"{s.cv:.3f}", "first run": format_ms(getattr(result, "first_inference_ms", float("nan")))})
-        for name, value in values.items():
-            self.stats.item(*self._stat_cells[name]).setText(value)
-        self.warnings.setText("\n".join(f"⚠ {w}" for w in result.warnings))
-        self.results_title.setText(self._title_for(result))
-
-    def clear_stats(self) -> None:
-        for cell in self._stat_cells.values():
-            self.stats.item(*cell).setText("")
-        self.warnings.setText("")
-
-    def stat_values(self) -> dict[str, str]:
-        return {name: self.stats.item(*cell).text() for name, cell in self._stat_cells.items()}
-
     # History ------------------------------------------------------------------
+    @property
+    def runs(self) -> dict[str, np.ndarray]:
+        return self.history_box.runs
+
     def load_history(self) -> None:
         """List the saved runs (earlier sessions too) on a worker; rows appear newest first."""
-        if not feature("bench"):
-            return
-
-        def work(job: Any) -> Any:
-            from engine.bench import history
-
-            return history.list_runs(limit=HISTORY_LIMIT)
-
-        self.window.runner.start("bench-history", "List saved benchmark runs", work, on_result=self._on_history_listed,
-                                 on_error=lambda exc: log.warning("cannot list saved runs: %s", exc))
-
-    def _on_history_listed(self, runs: list[Any]) -> None:
-        known = {self.history.item(r, 0).data(RUN_ID_ROLE) for r in range(self.history.rowCount())}
-        for summary in runs:  # newest first, after this session's runs
-            if summary.run_id in known:
-                continue
-            median = "" if summary.median_ms is None else f"{summary.median_ms:.3f}"
-            tip = f"{summary.model} on {summary.target}, started {summary.started_at} (saved run)"
-            cells = (summary.model, summary.target, getattr(summary, "precision", "") or "",
-                     _text(getattr(summary, "threads", None), "default"), _text(getattr(summary, "batch", None)),
-                     getattr(summary, "inputs", "") or "", median, "")
-            self._insert_history_row(summary.run_id, summary.run_id, cells, tip, at_end=True)
-        self._filter_history()
-
-    def _insert_history_row(self, label: str, run_id: str | None, cells: tuple[str, ...], tip: str, *,
-                            at_end: bool = False) -> None:
-        """One run: ``cells`` fill the columns after the first (model, target, precision, threads, batch,
-        inputs, median, N)."""
-        self.history.blockSignals(True)
-        row = self.history.rowCount() if at_end else 0
-        self.history.insertRow(row)
-        name = QTableWidgetItem(label)
-        name.setFlags(name.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        name.setCheckState(Qt.CheckState.Unchecked)
-        name.setToolTip(tip)
-        name.setData(RUN_ID_ROLE, run_id)
-        name.setData(MODEL_ROLE, cells[0])
-        self.history.setItem(row, 0, name)
-        for col, value in enumerate(cells, start=1):
-            item = QTableWidgetItem(value)
-            item.setToolTip(value)
-            self.history.setItem(row, col, item)
-        while self.history.rowCount() > HISTORY_LIMIT:
-            dropped = self.history.item(self.history.rowCount() - 1, 0).text()
-            self.runs.pop(dropped, None)
-            self.history.removeRow(self.history.rowCount() - 1)
-        self.history.blockSignals(False)
+        self.history_box.load()
 
     def add_history(self, label: str, result: Any) -> None:
-        from engine.inputs import describe_shapes
-
-        self.runs[label] = np.asarray(result.latencies_ns, dtype=np.float64) / 1e6
-        options = getattr(result, "options", None) or {}
-        inputs = getattr(result, "inputs", None) or {}
-        cells = (result.model, result.target, options.get("precision") or "", _text(options.get("threads"), "default"),
-                 _text(getattr(result, "batch", None)), describe_shapes(inputs.get("shapes") or {}),
-                 f"{result.stats.median_ms:.3f}", str(result.iterations))
-        self._insert_history_row(label, getattr(result, "run_id", None) or None, cells,
-                                 f"{result.model} on {result.target}, started {result.started_at}")
-        self._filter_history()
-
-    def _filter_history(self) -> None:
-        """Hide other models' runs while "this model only" is ticked (ticked overlays stay listed)."""
-        only = self.history_filter.isChecked() and self.document is not None
-        label = self.document.label if self.document is not None else ""
-        for row in range(self.history.rowCount()):
-            item = self.history.item(row, 0)
-            other = item.data(MODEL_ROLE) != label
-            self.history.setRowHidden(row, only and other and item.checkState() != Qt.CheckState.Checked)
+        self.history_box.add(label, result)
 
     def history_rows(self, *, visible_only: bool = True) -> list[list[str]]:
         """The history table's text, row by row (hidden rows left out unless asked)."""
-        return [[self.history.item(r, c).text() for c in range(self.history.columnCount())]
-                for r in range(self.history.rowCount()) if not (visible_only and self.history.isRowHidden(r))]
-
-    def _on_history_item(self, item: QTableWidgetItem) -> None:
-        if item.column() != 0:
-            return
-        if item.checkState() == Qt.CheckState.Checked and item.text() not in self.runs and item.data(RUN_ID_ROLE):
-            self._load_run(item.text(), str(item.data(RUN_ID_ROLE)))
-            return
-        self.update_overlays()
-
-    def _load_run(self, label: str, run_id: str) -> None:
-        """Read a saved run's latencies on a worker, then overlay it."""
-
-        def work(job: Any) -> Any:
-            from engine.bench import history
-
-            from engine.errors import InputError
-
-            try:
-                record = history.load_run(run_id)
-            except InputError:  # a sweep has no top-level stats; overlay its last point
-                record = json.loads((history.runs_dir() / f"{run_id}.json").read_text())
-                record = (record.get("runs") or [{}])[-1]
-            return np.asarray(record.get("latencies_ms") or [], dtype=np.float64)
-
-        def done(ms: np.ndarray) -> None:
-            self.runs[label] = ms
-            self.update_overlays()
-
-        self.window.runner.start(f"bench-history:{run_id}", f"Load run {run_id}", work, on_result=done,
-                                 on_error=lambda exc: self.status.setText(describe(exc, "Cannot load the run").one_line()))
+        return self.history_box.rows(visible_only=visible_only)
 
     def update_overlays(self) -> None:
-        """Overlay every ticked history run whose latencies are loaded on the latency plot."""
-        ticked = {}
-        for row in range(self.history.rowCount()):
-            item = self.history.item(row, 0)
-            if item.checkState() == Qt.CheckState.Checked and item.text() in self.runs:
-                ticked[item.text()] = self.runs[item.text()]
-        self.plot.set_overlays(ticked)
+        self.history_box.update_overlays()
+
+    def _filter_history(self) -> None:
+        self.history_box.set_model(self.document.label if self.document is not None else "")
 
     # Exports ------------------------------------------------------------------
     def export_report(self, folder: str | Path | None = None) -> None:

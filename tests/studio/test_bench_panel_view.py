@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from studio.latency_plot import LatencyPlot
 from studio.main_window import MainWindow
@@ -51,3 +54,61 @@ def test_small_latencies_get_a_microsecond_axis(qtbot):
     np.testing.assert_allclose(y, [0.042, 0.051, 0.047])  # the data stays in ms; only the ticks scale
     plot.show_latencies(np.array([3.2, 14.0]))
     assert plot.unit == "ms" and plot.latency.getAxis("left").scale == 1.0
+
+
+LENET = Path(__file__).resolve().parents[1] / "data" / "mindspore" / "lenet5" / "model.onnx"
+
+
+@pytest.fixture
+def lenet_window(qtbot, window):
+    with qtbot.waitSignal(window.document_opened, timeout=60_000):
+        window.open_files([LENET])
+    window.bench.warmup.setValue(1)
+    window.bench.iterations.setValue(10)
+    return window
+
+
+def test_profile_fills_a_sortable_per_layer_table_that_selects_nodes(qtbot, lenet_window):
+    bench = lenet_window.bench
+    bench.profile.setChecked(True)
+    with qtbot.waitSignal(bench.run_finished, timeout=120_000) as blocker:
+        bench.run()
+    profile = blocker.args[0].profile
+    table = bench.profile_table
+    assert bench.details.currentWidget() is table
+    assert table.rowCount() == len(profile.by_node) > 0
+    per_run = [float(table.item(r, 2).data(Qt.ItemDataRole.UserRole)) for r in range(table.rowCount())]
+    assert per_run == sorted(per_run, reverse=True)
+    table.sortByColumn(2, Qt.SortOrder.AscendingOrder)  # numeric, not text order
+    per_run = [float(table.item(r, 2).data(Qt.ItemDataRole.UserRole)) for r in range(table.rowCount())]
+    assert per_run == sorted(per_run)
+    view = lenet_window.current_view()
+    row = next(r for r in range(table.rowCount())
+               if any(n.name == table.item(r, 0).text() for n in view.graph.nodes))
+    name = table.item(row, 0).text()
+    table.cellClicked.emit(row, 0)
+    qtbot.waitUntil(lambda: view.selected_node() is not None, timeout=10_000)
+    assert next(n.name for n in view.graph.nodes if n.id == view.selected_node()) == name
+
+
+def test_sweep_fills_the_sweep_table(qtbot, lenet_window):
+    bench = lenet_window.bench
+    bench.sweep.setCurrentText("threads")
+    bench.sweep_values.setText("1, 2")
+    with qtbot.waitSignal(bench.run_finished, timeout=120_000) as blocker:
+        bench.run()
+    points = blocker.args[0].points
+    assert bench.sweep_table.rowCount() == len(points) == 2
+    assert [bench.sweep_table.item(r, 0).text() for r in range(2)] == ["1", "2"]
+
+
+def test_environment_knobs_reach_the_run(qtbot, lenet_window):
+    bench = lenet_window.bench
+    bench.env.setText("NOT A PAIR")
+    bench.run()
+    assert lenet_window.runner.current("bench") is None
+    assert "KEY=VALUE" in bench.status.text()
+    bench.env.setText("DSTUDIO_TEST_KNOB=1")
+    with qtbot.waitSignal(bench.run_finished, timeout=120_000) as blocker:
+        bench.run()
+    assert blocker.args[0].options["env"] == {"DSTUDIO_TEST_KNOB": "1"}
