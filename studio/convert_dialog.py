@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,7 @@ class ConvertDialog(JobDialog):
         self.result: Any = None
         self.overwrite_box: QMessageBox | None = None
         self._confirmed: Path | None = None  # a destination the user agreed to replace
+        self.selected_blockers: list[str] = []
 
     def _suffix(self) -> str:
         spec = self.format.currentData()
@@ -128,6 +130,30 @@ class ConvertDialog(JobDialog):
 
         box.finished.connect(answered)
         box.open()
+
+    def _failed(self, exc: BaseException) -> None:
+        """Show the refusal, then list every node that blocks the conversion and select them in the graph."""
+        super()._failed(exc)
+        blockers = list(getattr(self.document.model, "unlowered", None) or [])
+        if not blockers:
+            return
+        items = "".join(f"<li>{html.escape(b.node)} ({html.escape(b.primitive)})"
+                        + (f" in {html.escape(b.scope)}" if b.scope else "") + "</li>" for b in blockers)
+        self.status.setText(self.status.text() + f"<br>{len(blockers)} node(s) block the conversion, selected in "
+                            f"the graph:<ul style='margin:0'>{items}</ul>")
+        view = self.window.view_for(self.document)
+        if view is None:
+            return
+        ids = [b.node for b in blockers]
+
+        def select(mode: str = "source") -> None:
+            if mode == "source":
+                self.selected_blockers = view.select_nodes(ids)
+
+        if view.mode != "source":
+            view.mode_changed.connect(select)  # selected once the source graph is shown
+            view.show_mode("source")
+        select()
 
     def on_result(self, result: Any) -> None:
         self.result = result

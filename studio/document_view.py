@@ -221,6 +221,26 @@ class DocumentView(QWidget):
     def selected_node(self) -> str | None:
         return self.graph_view.selected_node() if self.graph_view is not None else None
 
+    def select_nodes(self, node_ids: list[str]) -> list[str]:
+        """Select every node of ``node_ids`` that the graph shows (the first centred); returns those selected."""
+        if self.graph_view is None or self.graph is None:
+            return []
+        present = [n for n in node_ids if n in self.graph]
+        if not present:
+            return []
+        self.select_node(present[0])  # centres at a readable zoom and shows it in the properties
+        for node_id in present[1:]:
+            item = self.graph_view.items.get(node_id)
+            if item is not None:
+                item.setSelected(True)
+        return present
+
+    def selected_nodes(self) -> list[str]:
+        """Ids of every selected node."""
+        if self.graph_view is None:
+            return []
+        return [i.node_id for i in self.graph_view.scene().selectedItems() if hasattr(i, "node_id")]
+
     def fit(self) -> None:
         if self.graph_view is not None:
             self.graph_view.fit()

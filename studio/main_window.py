@@ -131,6 +131,11 @@ class MainWindow(QMainWindow):
         widget = self.tabs.currentWidget()
         return widget if isinstance(widget, DocumentView) else None
 
+    def view_for(self, document: Document) -> DocumentView | None:
+        """The tab showing ``document``, or None once it is closed."""
+        return next((self.tabs.widget(i) for i in range(self.tabs.count())
+                     if getattr(self.tabs.widget(i), "document", None) is document), None)
+
     def current_document(self) -> Document | None:
         view = self.current_view()
         return view.document if view else None
