@@ -11,10 +11,11 @@ with a timeout, compared with torch's output.
 Match bound, per float output: ``allclose(rtol=1e-3, atol=1e-4)``, or, for outputs whose
 magnitudes are large (random-weight networks give logits in the hundreds), a max abs
 error within 1e-4 of the output's largest magnitude. Integer outputs must be equal.
-A refused model lists every blocking node (op and reason), not only the first: the
-conversion is replayed node by node, a failing node's outputs stand in as placeholders
-so later nodes are still tried, and failures that only follow from a blocked input are
-left out. Skips cleanly (exit 0) without the corpus.
+A refused model lists every blocking op (with its node count, first node and reason),
+not only the first: the conversion is replayed node by node, a failing node's outputs
+stand in as placeholders so later nodes are still tried. Ops without a rule are listed
+wherever they are; other refusals downstream of a blocked node (a shape that became
+data-dependent there, an operand that is no longer constant) are left out as echoes. Skips cleanly (exit 0) without the corpus.
 """
 
 from __future__ import annotations
@@ -83,11 +84,11 @@ def blocking_nodes(model, path: Path) -> list[tuple[str, str, str]]:
     for value in graph.input:
         if value.name not in writer.consts and value.name in writer.shapes:
             writer.values[value.name] = writer.builder.input(value.name, writer.shapes[value.name], writer.dtypes[value.name])
-    blocked: set[str] = set()
+    tainted: set[str] = set()  # outputs of a blocked node and everything computed from them
     found: list[tuple[str, str, str]] = []
     placeholder = writer.builder.primitive("Blocked")
     for node in graph.node:
-        downstream = any(name in blocked for name in node.input)
+        downstream = any(name in tainted for name in node.input)
         rule = w.EXPORT_OPS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
         reason = None
         if rule is None:
@@ -106,13 +107,15 @@ def blocking_nodes(model, path: Path) -> list[tuple[str, str, str]]:
                         writer.consts[name] = value
                     elif value is not None:
                         writer.values[name] = value
-        if reason is None:
-            continue
-        if not downstream:
+        # An op with no rule blocks wherever it is; other refusals downstream of a blocked
+        # node (no static shape, no constant operand) only echo the first one.
+        if reason is not None and (rule is None or not downstream):
             found.append((node.op_type, node.name, reason))
-        for name in node.output:
-            blocked.add(name)
-            writer.values[name] = writer.builder.cnode(placeholder, [], scope="blocked")
+        if reason is not None or downstream:
+            tainted.update(node.output)
+        if reason is not None:
+            for name in node.output:
+                writer.values[name] = writer.builder.cnode(placeholder, [], scope="blocked")
     return found
 
 
@@ -208,9 +211,12 @@ def main() -> int:
         detail = f"max err {rec['max_err']:.3g}" if "max_err" in rec else rec.get("error", "")
         print(f"{rec['name']:40s} {rec['exporter']:10s} {rec['status']:8s} convert {rec.get('convert_s', 0):6.2f} s  "
               f"{ort_note:14s} {detail[:240]}", flush=True)
+        by_op: dict[str, list[tuple[str, str]]] = {}
         for op, node, reason in rec.get("blocking", []):
-            print(f"    blocks: {op:22s} {node[:50]:50s} {reason[:160]}")
-        for op in {b[0] for b in rec.get("blocking", [])}:
+            by_op.setdefault(op, []).append((node, reason))
+        for op, nodes in by_op.items():
+            node, reason = nodes[0]
+            print(f"    blocks: {op:18s} x{len(nodes):<4d} first {node[:48]:48s} {reason[:150]}")
             blockers[op] += 1
     counts = Counter(r["status"] for r in records)
     print("classes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

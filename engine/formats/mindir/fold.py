@@ -33,8 +33,10 @@ weight-less folded graph plus the original initializers, by reference, to the wr
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import onnx
 
 from engine.model import copy_without_weights, tensor_elements
@@ -150,22 +152,24 @@ def _fold(light: onnx.ModelProto, keep_elements: int, output_limit: int) -> onnx
     folder_log = logging.getLogger("onnxscript.optimizer._constant_folding")
     level = folder_log.level
     folder_log.setLevel(logging.ERROR)  # it warns on each op onnx.reference cannot evaluate; rule 5 covers some
-    try:
-        for _ in range(3):  # the hand-written round may expose more for onnxscript
-            oso.fold_constants(irm, onnx_shape_inference=True, input_size_limit=keep_elements,
-                               output_size_limit=output_limit, should_fold=should_fold)
-            common.RemoveUnusedNodesPass()(irm)
-            if not _fold_by_hand(irm.graph, keep_elements, output_limit):
-                break
-    finally:
-        folder_log.setLevel(level)
+    # Folding evaluates what the model would compute anyway (T5's log(0) that a Where later
+    # masks): numpy's floating-point warnings about it are not the user's concern here.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            for _ in range(3):  # the hand-written round may expose more for onnxscript
+                oso.fold_constants(irm, onnx_shape_inference=True, input_size_limit=keep_elements,
+                                   output_size_limit=output_limit, should_fold=should_fold)
+                common.RemoveUnusedNodesPass()(irm)
+                if not _fold_by_hand(irm.graph, keep_elements, output_limit):
+                    break
+        finally:
+            folder_log.setLevel(level)
     common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(irm)
     return ir.serde.serialize_model(irm)
 
 
 def _gather_elements(inputs: list, attrs: dict) -> list:
-    import numpy as np
-
     data, indices = inputs[0], inputs[1]
     axis = int(attrs.get("axis", 0)) % data.ndim
     indices = np.where(indices < 0, indices + data.shape[axis], indices)
