@@ -100,7 +100,8 @@ def render_html(result: BenchResult | SweepResult) -> str:
     body.append(f"<p class='small'>What is timed: {escape(first.what_is_timed)}</p>")
     if isinstance(result, SweepResult) and len(result.points) > 1:
         pts = sorted(result.points, key=lambda p: p.result.throughput_per_s)
-        labels = [f"t{p.threads or 'd'} b{p.batch}" for p in pts]
+        # a point may name itself (a load test's concurrency level); sweeps say threads and batch
+        labels = [getattr(p, "label", "") or f"t{p.threads or 'd'} b{p.batch}" for p in pts]
         body.append(svg.line_chart([p.result.throughput_per_s for p in pts], [p.result.stats.median_ms for p in pts],
                                    title="Latency vs throughput", xlabel="throughput (inferences/s)",
                                    ylabel="median latency (ms)", markers=True, labels=labels))

@@ -30,6 +30,9 @@ COMMAND_MODULES = (
     "engine.cli.cmd_validate",
     "engine.cli.cmd_compare",
     "engine.cli.cmd_optimize",
+    "engine.cli.cmd_package",
+    "engine.cli.cmd_serve",
+    "engine.cli.cmd_loadtest",
     "engine.cli.cmd_gui",
 )
 
