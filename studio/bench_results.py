@@ -25,6 +25,8 @@ from studio.workers import TaskRunner
 
 log = logging.getLogger(__name__)
 
+#: name/value column pairs of the statistics table (12 statistics: 4 rows).
+STAT_PAIRS = 3
 SWEEP_COLUMNS = ("Threads", "Batch", "Median ms", "p90 ms", "p99 ms", "CV", "Throughput /s")
 EXTRA_STATS = ("throughput", "iterations", "cv", "first run")
 STAT_ROWS = (("min", "min_ms"), ("mean", "mean_ms"), ("median", "median_ms"), ("p90", "p90_ms"),
@@ -46,13 +48,15 @@ class BenchResultsWidget(QWidget):
         self.title = QLabel(self)
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Every statistic visible at once: two name/value column pairs, rows sized to the text, no scrolling.
+        # Every statistic visible at once: three name/value column pairs, rows sized to the text, no scrolling.
         names = [r[0] for r in STAT_ROWS] + list(EXTRA_STATS)
-        rows = (len(names) + 1) // 2
-        self.stats = QTableWidget(rows, 4, self)
-        self.stats.setHorizontalHeaderLabels(["Statistic", "Value", "Statistic", "Value"])
+        rows = -(-len(names) // STAT_PAIRS)
+        self.stats = QTableWidget(rows, 2 * STAT_PAIRS, self)
+        self.stats.setHorizontalHeaderLabels(["Statistic", "Value"] * STAT_PAIRS)
         self.stats.verticalHeader().hide()
-        self.stats.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.stats.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for col in range(1, 2 * STAT_PAIRS, 2):  # values take the spare width, names stay as wide as they are
+            self.stats.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
         self.stats.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.stats.setTabKeyNavigation(False)  # Tab leaves the table instead of walking its cells
         self.stats.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)

@@ -137,10 +137,16 @@ class ConvertDialog(JobDialog):
         blockers = list(getattr(self.document.model, "unlowered", None) or [])
         if not blockers:
             return
-        items = "".join(f"<li>{html.escape(b.node)} ({html.escape(b.primitive)})"
-                        + (f" in {html.escape(b.scope)}" if b.scope else "") + "</li>" for b in blockers)
-        self.status.setText(self.status.text() + f"<br>{len(blockers)} node(s) block the conversion, selected in "
-                            f"the graph:<ul style='margin:0'>{items}</ul>")
+        items = "<br>".join(f"&nbsp;• <b>{html.escape(b.node)}</b> ({html.escape(b.primitive)})"
+                            + (f" in {html.escape(b.scope)}" if b.scope else "") for b in blockers)
+        from studio.errors import describe
+
+        detail = html.escape(describe(exc).detail)
+        # The window's own advice replaces the engine's command-line hint.
+        self.status.setText(f"<span style='color:#d64545'><b>Failed</b>: {detail}</span><br>{len(blockers)} node(s) "
+                            f"block the conversion, selected in the graph:<br>{items}<br><i>The model stays open in "
+                            "its tab; a mindspore target runs the MindIR as it is.</i>")
+        self.adjustSize()
         view = self.window.view_for(self.document)
         if view is None:
             return

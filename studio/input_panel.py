@@ -112,11 +112,11 @@ class InputPanel(QWidget):
         doc = self.document
         if doc is None or not doc.input_specs:
             return
-        for row, spec in enumerate(doc.input_specs):
-            name = QLabel(f"<b>{spec.name}</b>", self.grid_box)
-            name.setToolTip(f"{spec.name}: {spec.dtype} declared {spec.shape_text()}")
+        for index, spec in enumerate(doc.input_specs):
+            row = 2 * index  # the name line, then the dims line: a narrow dock still shows every dim
+            name = QLabel(f"<b>{spec.name}</b> {spec.dtype} {spec.shape_text()}", self.grid_box)
+            name.setToolTip(f"{spec.name}: {spec.dtype}, declared {spec.shape_text()}")
             self.grid.addWidget(name, row, 0)
-            self.grid.addWidget(QLabel(str(spec.dtype), self.grid_box), row, 1)
             chosen = doc.input_shapes.setdefault(spec.name, [d if isinstance(d, int) else None for d in spec.shape])
             boxes: list[QSpinBox | None] = []
             dims = QHBoxLayout()
@@ -125,6 +125,9 @@ class InputPanel(QWidget):
                 spin = QSpinBox(self.grid_box)
                 spin.setRange(0, MAX_DIM)
                 spin.setSpecialValueText("?")
+                spin.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)  # compact: type or scroll the value
+                label = f"{declared}=" if isinstance(declared, str) else ""
+                spin.setMaximumWidth(self.fontMetrics().horizontalAdvance(label + "99999") + 14)
                 spin.setAccessibleName(f"{spec.name} axis {axis}")
                 if isinstance(declared, int):
                     spin.setValue(declared)
@@ -145,9 +148,9 @@ class InputPanel(QWidget):
             holder = QWidget(self.grid_box)
             holder.setLayout(dims)
             dims.setContentsMargins(0, 0, 0, 0)
-            self.grid.addWidget(holder, row, 2)
+            self.grid.addWidget(holder, row + 1, 0)
             self.spins[spec.name] = boxes
-        self.grid.setColumnStretch(2, 1)
+        self.grid.setColumnStretch(0, 1)
 
     # Editing ------------------------------------------------------------------
     def set_dim(self, name: str, axis: int, value: int | None) -> None:

@@ -259,6 +259,7 @@ class LatencyPlot(QWidget):
         self.hist_item.setData([0.0, 1.0], [0.0])
         self.hide_sweep()
         for plot in (self.latency, self.histogram):
+            plot.getPlotItem().vb.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)  # a plain empty frame
             plot.getPlotItem().vb.enableAutoRange()
 
     def point_count(self) -> int:

@@ -359,7 +359,7 @@ class MainWindow(QMainWindow):
 
     def _default_dock_sizes(self) -> None:
         self.resizeDocks([self.outline_dock, self.properties_dock], [360, 340], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.properties_dock, self.inputs_dock], [500, 200], Qt.Orientation.Vertical)
+        self.resizeDocks([self.properties_dock, self.inputs_dock], [3, 2], Qt.Orientation.Vertical)
         self.resizeDocks([self.bench_dock], [300], Qt.Orientation.Vertical)
 
     def save_layout(self) -> None:

@@ -1,8 +1,10 @@
 """Regenerate the README screenshots by driving the real window off screen (light and dark palettes).
 
 Run: ``.venv/bin/python docs/screenshots/make_screenshots.py [--only NAME ...]``. Each picture comes
-from real work: the benchmark one after a profiled run (graph coloured by per-node time, hottest
-node selected), the validate one after a failed validation (first divergent node selected).
+from real work at 1280x800: the benchmark one after a profiled run (graph coloured by per-node time,
+hottest node selected, per-layer table), the validate one after a failed validation (first divergent
+node selected), the inputs one after choosing the dynamic dims of a [batch, 3, H, W] model and timing
+it, the refused conversion with every blocking node selected (the dialog drawn over the window).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent
 DATA = ROOT / "tests" / "data" / "mindspore"
-SIZE = (1400, 900)
+SIZE = (1280, 800)
+SHARED = ROOT.parent / "shared" / "fixtures" / "mindspore"
 
 log = logging.getLogger("make_screenshots")
 
@@ -161,7 +164,68 @@ def shot_checkpoint_diff(app, window, tmp: Path) -> None:
     _settle(app, window)
 
 
+def _dynamic_mobilenet(tmp: Path) -> Path:
+    """mobilenetv2_small with input [batch, 3, H, W] (it pools globally, so any size runs)."""
+    import onnx
+
+    model = onnx.load(DATA / "mobilenetv2_small" / "model.onnx")
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for axis, name in ((0, "batch"), (2, "H"), (3, "W")):
+        dims[axis].ClearField("dim_value")
+        dims[axis].dim_param = name
+    for output in model.graph.output:
+        out_dims = output.type.tensor_type.shape.dim
+        if len(out_dims):
+            out_dims[0].ClearField("dim_value")
+            out_dims[0].dim_param = "batch"
+    del model.graph.value_info[:]
+    path = tmp / "mobilenetv2-dynamic" / "model.onnx"
+    path.parent.mkdir()
+    onnx.save(model, path)
+    return path
+
+
+def shot_inputs(app, window, tmp: Path) -> None:
+    _open(app, window, _dynamic_mobilenet(tmp))
+    window.show_inputs()
+    panel = window.input_panel
+    panel.set_dim("x", 2, 224)
+    panel.set_dim("x", 3, 224)
+    bench = window.bench
+    bench.warmup.setValue(10)
+    bench.iterations.setValue(300)
+    done: list[object] = []
+    bench.run_finished.connect(done.append)
+    window.bench_dock.raise_()
+    bench.run()
+    _wait(app, lambda: bool(done))
+    _settle(app, window)
+
+
+def shot_resnet18(app, window, tmp: Path) -> None:
+    path = SHARED / "resnet18" / "model.mindir"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is not here (the shared fixtures hold resnet18)")
+    _open(app, window, path)
+
+
+def shot_refused(app, window, tmp: Path):
+    from studio.convert_dialog import ConvertDialog
+
+    _open(app, window, ROOT / "tests" / "data" / "mindir_unknown" / "lenet5_renamed" / "model.mindir")
+    dialog = ConvertDialog(window, window.current_document())
+    dialog.destination.setText(str(tmp / "lenet5.onnx"))
+    dialog.show()
+    dialog.run_button.click()
+    _wait(app, lambda: dialog.task is not None and dialog.task.state == "failed" and bool(dialog.selected_blockers))
+    _settle(app, window)
+    return dialog
+
+
 SHOTS: dict[str, tuple[Callable, bool]] = {
+    "inputs-dynamic-shape": (shot_inputs, False),
+    "mindir-resnet18": (shot_resnet18, False),
+    "refused-conversion": (shot_refused, False),
     "mindir-graph": (shot_graph, False),
     "benchmark": (shot_benchmark, False),
     "validate": (shot_validate, False),
@@ -191,9 +255,19 @@ def main(argv: list[str] | None = None) -> int:
             app.setPalette(_dark_palette() if dark else light)
             window = _window(app, tmp)
             try:
-                make(app, window, tmp)
+                dialog = make(app, window, tmp)
                 path = OUT / f"{name}.png"
-                if not window.grab().save(str(path), "PNG"):
+                picture = window.grab()
+                if dialog is not None:  # a dialog is its own top-level window: draw it over the main one
+                    from PySide6.QtGui import QPainter
+
+                    painter = QPainter(picture)
+                    over = dialog.grab()
+                    # bottom right, over the docks, so the graph's selected nodes stay in view
+                    painter.drawPixmap(picture.width() - over.width() - 12, picture.height() - over.height() - 30, over)
+                    painter.end()
+                    dialog.close()
+                if not picture.save(str(path), "PNG"):
                     raise OSError(f"could not write {path}")
                 log.info("wrote %s", path)
             finally:
