@@ -53,7 +53,22 @@ def mindcv_net(name: str):
 
     if name in TINY:
         return randomize(TINY[name][1]())
+    if name.startswith("rexnet"):
+        _shim_rexnet_init()
     return mindcv.create_model(name, pretrained=False, num_classes=1000)
+
+
+def _shim_rexnet_init() -> None:
+    """mindcv 0.3.0's ReXNet reshapes a lazily initialized tensor, which MindSpore 2.10 refuses
+    ("Tensor ... is uninitialized"); give its module an initializer that materializes first."""
+    import types
+
+    import mindspore.common.initializer as init
+    import mindcv.models.rexnet as rexnet
+
+    proxy = types.SimpleNamespace(**{k: getattr(init, k) for k in dir(init) if not k.startswith("_")})
+    proxy.initializer = lambda *args, **kwargs: init.initializer(*args, **kwargs).init_data()
+    rexnet.init = proxy
 
 
 def _tiny_vit():

@@ -113,12 +113,15 @@ def note_view(ctx: NodeContext, source: str, result: str) -> None:
 
 
 def _inplace_target(ctx: NodeContext) -> str:
-    name = ctx.node.inputs[0]
-    graph = ctx.lo.graph
-    if name in graph.parameters or name in graph.raw_parameters:
-        raise ctx.fail(f"in-place update of parameter {graph.short(name)!r} cannot be expressed in ONNX")
     tensor = ctx.tensor(0)
-    if tensor in ctx.lo.__dict__.get(_VIEW_KEY, ()):
+    graph, lo = ctx.lo.graph, ctx.lo
+    params = lo.__dict__.get("_mindir_parameter_tensors")
+    if params is None:
+        params = {lo.values.get(p) for p in list(graph.parameters) + list(graph.raw_parameters)}
+        lo.__dict__["_mindir_parameter_tensors"] = params
+    if tensor in params:
+        raise ctx.fail(f"in-place update of parameter {tensor!r} cannot be expressed in ONNX")
+    if tensor in lo.__dict__.get(_VIEW_KEY, ()):
         raise ctx.fail("in-place update of a tensor that shares memory with a view is not lowered")
     return tensor
 
