@@ -129,6 +129,8 @@ def compare(actual: list, expected: list, rtol: float = 1e-3, atol: float = 1e-5
         if isinstance(e, list) or e is None or isinstance(a, list):
             return f"output {k} is not a tensor"
         a, e = np.asarray(a), np.asarray(e)
+        if a.dtype != e.dtype and a.dtype.name == e.dtype.name == "bfloat16":  # MindSpore's own bfloat16 type
+            a, e = a.astype(np.float32), e.astype(np.float32)
         if a.dtype != e.dtype:
             return f"output {k}: dtype {a.dtype}, expected {e.dtype}"
         if a.shape != e.shape:

@@ -395,6 +395,9 @@ def matmul(ctx: ExportContext):
     a, b = ctx.tensor(0), ctx.tensor(1)
     if not a_shape or not b_shape:
         raise ctx.fail("MatMul of a scalar")
+    half = ctx.dtype(0) == np.float16
+    if half:  # accumulate in float32 and round once, as ONNX Runtime does
+        a, b = cast_to(ctx, a, np.float32), cast_to(ctx, b, np.float32)
     a2 = len(a_shape) == 1
     b2 = len(b_shape) == 1
     if a2:
@@ -417,7 +420,7 @@ def matmul(ctx: ExportContext):
         y = ctx.call("BatchMatMul", [a, b, False, False])
     if a2 or b2:
         y = ctx.call("Reshape", [y, tuple(shape)])
-    return y
+    return cast_to(ctx, y, np.float16) if half else y
 
 
 # ---------------------------------------------------------------- reductions

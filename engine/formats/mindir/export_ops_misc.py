@@ -1,0 +1,205 @@
+"""ONNX -> MindIR rules for TopK, scatters, rounding, (de)quantization and two-operand Einsum."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.formats.mindir.export_ops import cast_to, out_shape
+from engine.formats.mindir.writer import ExportContext, exports
+
+
+def _move_last(ctx: ExportContext, x: str, rank: int, axis: int) -> tuple[str, tuple[int, ...] | None]:
+    if axis == rank - 1:
+        return x, None
+    perm = list(range(rank))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    return ctx.call("Transpose", [x, tuple(perm)]), tuple(perm)
+
+
+@exports("TopK")
+def top_k(ctx: ExportContext):
+    shape = ctx.shape(0)
+    if shape is None:
+        raise ctx.fail("needs the static input shape")
+    rank = len(shape)
+    axis = int(ctx.attr("axis", -1))
+    if not -rank <= axis < rank:
+        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
+    axis %= rank
+    k = int(ctx.const(1).ravel()[0])
+    if not 0 < k <= shape[axis]:
+        raise ctx.fail(f"k={k} for an axis of {shape[axis]}")
+    if not int(ctx.attr("sorted", 1)):
+        raise ctx.fail("sorted=0 (the order would be unspecified)")
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    x, perm = _move_last(ctx, ctx.tensor(0), rank, axis)
+    largest = int(ctx.attr("largest", 1))
+    work = dtype
+    if dtype.kind != "f":  # compare in float64: exact for integers up to 2**53
+        if dtype.itemsize == 8:
+            raise ctx.fail(f"TopK on {dtype}")
+        x, work = cast_to(ctx, x, np.float64), np.dtype(np.float64)
+    if not largest:
+        x = ctx.call("Neg", [x])
+    attrs = {"sorted": True, "input_names": ["input", "k"], "output_names": ["values", "indices"]}
+    pair = ctx.call("TopK", [x, k], attrs=attrs, function=False)
+    values, indices = ctx.item(pair, 0), ctx.item(pair, 1)
+    if not largest:
+        values = ctx.call("Neg", [values])
+    if work != dtype:
+        values = cast_to(ctx, values, dtype)
+    indices = cast_to(ctx, indices, np.int64)
+    if perm is not None:
+        values, indices = (ctx.call("Transpose", [v, perm]) for v in (values, indices))
+    return [values, indices]
+
+
+_SCATTER_ND = {"none": "TensorScatterUpdate", "add": "TensorScatterAdd", "mul": "TensorScatterMul",
+               "max": "TensorScatterMax", "min": "TensorScatterMin"}
+
+
+@exports("ScatterND")
+def scatter_nd(ctx: ExportContext):
+    reduction = ctx.attr("reduction", "none")
+    if reduction not in _SCATTER_ND:
+        raise ctx.fail(f"reduction {reduction!r}")
+    op = _SCATTER_ND[reduction]
+    ins = [ctx.tensor(0), ctx.tensor(1), ctx.tensor(2)]
+    if op == "TensorScatterUpdate":
+        attrs = {"input_names": ["input_x", "indices", "updates"], "output_names": ["y"]}
+        return ctx.call(op, ins, attrs=attrs, function=False)
+    return ctx.call(op, ins)
+
+
+@exports("Round")
+def round_(ctx: ExportContext):
+    """Half to even, as ONNX: floor(x), then +1 where the fraction is over 1/2 or exactly 1/2 from an odd floor."""
+    x = ctx.tensor(0)
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    return _round_half_even(ctx, x, dtype)
+
+
+def _round_half_even(ctx: ExportContext, x: str, dtype: np.dtype) -> str:
+    floor = ctx.call("Floor", [x])
+    frac = ctx.call("Sub", [x, floor])
+    half = np.array(0.5, dtype)
+    odd = ctx.call("NotEqual", [ctx.call("FloorMod", [floor, np.array(2.0, dtype)]), np.array(0.0, dtype)])
+    up = ctx.call("LogicalOr", [ctx.call("Greater", [frac, half]),
+                                ctx.call("LogicalAnd", [ctx.call("Equal", [frac, half]), odd])])
+    return ctx.call("Add", [floor, ctx.call("Select", [up, ctx.call("OnesLike", [x]), ctx.call("ZerosLike", [x])])])
+
+
+_QUANT = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "int16": (-32768, 32767)}
+
+
+def _per_axis(ctx: ExportContext, i: int, rank: int, axis: int) -> str:
+    """Scale or zero point input ``i``, reshaped to broadcast along ``axis`` when it is a vector."""
+    shape = ctx.shape(i)
+    v = ctx.tensor(i)
+    if shape and len(shape) == 1 and shape[0] > 1:
+        target = [1] * rank
+        target[axis] = shape[0]
+        v = ctx.call("Reshape", [v, tuple(target)])
+    elif shape and len(shape) > 1:
+        raise ctx.fail("blocked quantization")
+    return v
+
+
+@exports("DequantizeLinear")
+def dequantize_linear(ctx: ExportContext):
+    shape = ctx.shape(0)
+    dtype = ctx.dtype(0)
+    if shape is None or dtype is None or dtype.name not in (*_QUANT, "int32"):
+        raise ctx.fail(f"dequantizing {dtype}")
+    rank = len(shape)
+    axis = int(ctx.attr("axis", 1)) % max(rank, 1)
+    out = ctx.w.dtypes.get(ctx.node.output[0], np.dtype(np.float32))
+    x = cast_to(ctx, ctx.tensor(0), np.float32)
+    if ctx.has_input(2):
+        x = ctx.call("Sub", [x, cast_to(ctx, _per_axis(ctx, 2, rank, axis), np.float32)])
+    scale = _per_axis(ctx, 1, rank, axis)
+    if (ctx.dtype(1) or out) != np.float32:
+        scale = cast_to(ctx, scale, np.float32)
+    y = ctx.call("Mul", [x, scale])
+    return cast_to(ctx, y, out) if out != np.float32 else y
+
+
+@exports("QuantizeLinear")
+def quantize_linear(ctx: ExportContext):
+    shape = ctx.shape(0)
+    out = ctx.w.dtypes.get(ctx.node.output[0])
+    if shape is None or out is None or out.name not in _QUANT:
+        raise ctx.fail(f"quantizing to {out}")
+    if int(ctx.attr("saturate", 1)) != 1 or ctx.attr("precision") not in (None, 0):
+        raise ctx.fail("non-default saturate/precision")
+    rank = len(shape)
+    axis = int(ctx.attr("axis", 1)) % max(rank, 1)
+    x = cast_to(ctx, ctx.tensor(0), np.float32) if ctx.dtype(0) != np.float32 else ctx.tensor(0)
+    scale = _per_axis(ctx, 1, rank, axis)
+    if ctx.dtype(1) != np.float32:
+        scale = cast_to(ctx, scale, np.float32)
+    y = _round_half_even(ctx, ctx.call("RealDiv", [x, scale]), np.dtype(np.float32))
+    if ctx.has_input(2):
+        y = ctx.call("Add", [y, cast_to(ctx, _per_axis(ctx, 2, rank, axis), np.float32)])
+    lo, hi = _QUANT[out.name]
+    y = ctx.call("Minimum", [ctx.call("Maximum", [y, np.array(lo, np.float32)]), np.array(hi, np.float32)])
+    return cast_to(ctx, y, out)
+
+
+@exports("Einsum")
+def einsum(ctx: ExportContext):
+    """Einsum as Transpose/Reshape/BatchMatMul (two operands) or Transpose/ReduceSum (one operand);
+    repeated letters within one operand (diagonals) are refused."""
+    equation = str(ctx.attr("equation", "")).replace(" ", "")
+    if "." in equation:
+        raise ctx.fail(f"equation {equation!r} with an ellipsis")
+    if "->" in equation:
+        lhs, out = equation.split("->")
+    else:  # implicit output: the letters used once, in alphabetical order
+        lhs = equation
+        letters = lhs.replace(",", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    terms = lhs.split(",")
+    shapes = [ctx.shape(i) for i in range(len(terms))]
+    if any(s is None or len(s) != len(t) for s, t in zip(shapes, terms)) or any(len(set(t)) != len(t) for t in terms + [out]):
+        raise ctx.fail(f"equation {equation!r} with repeated letters or mismatched ranks")
+    size = {c: d for t, s in zip(terms, shapes) for c, d in zip(t, s)}
+    if len(terms) == 1:
+        (t,) = terms
+        x = ctx.tensor(0)
+        gone = tuple(i for i, c in enumerate(t) if c not in out)
+        if gone:
+            x = ctx.call("ReduceSum", [x, gone, False, False])
+        kept = [c for c in t if c in out]
+        perm = tuple(kept.index(c) for c in out)
+        return ctx.call("Transpose", [x, perm]) if perm != tuple(range(len(perm))) else x
+    if len(terms) != 2:
+        raise ctx.fail(f"equation {equation!r} with {len(terms)} operands")
+    a, b = terms
+    batch = [c for c in a if c in b and c in out]
+    contract = [c for c in a if c in b and c not in out]
+    a_only = [c for c in a if c not in b]
+    b_only = [c for c in b if c not in a]
+    if any(c not in out for c in a_only + b_only):
+        raise ctx.fail(f"equation {equation!r} sums an axis of one operand only")
+
+    def arrange(i: int, term: str, order: list[str], rows: list[str], cols: list[str]) -> str:
+        x = ctx.tensor(i)
+        perm = tuple(term.index(c) for c in order)
+        if perm != tuple(range(len(perm))):
+            x = ctx.call("Transpose", [x, perm])
+        dims = [size[c] for c in batch] + [int(np.prod([size[c] for c in rows])), int(np.prod([size[c] for c in cols]))]
+        return ctx.call("Reshape", [x, tuple(dims)])
+
+    x = arrange(0, a, batch + a_only + contract, a_only, contract)
+    y = arrange(1, b, batch + contract + b_only, contract, b_only)
+    z = ctx.call("BatchMatMul" if batch else "MatMul", [x, y, False, False])
+    result = batch + a_only + b_only
+    z = ctx.call("Reshape", [z, tuple(size[c] for c in result)])
+    perm = tuple(result.index(c) for c in out)
+    z = ctx.call("Transpose", [z, perm]) if perm != tuple(range(len(perm))) else z
+    expect = out_shape(ctx)
+    if expect is not None and [size[c] for c in out] != list(expect):
+        raise ctx.fail(f"equation {equation!r} gives {[size[c] for c in out]}, inference says {expect}")
+    return z
+
