@@ -258,9 +258,10 @@ class LatencyPlot(QWidget):
         self.current.setData([], [])
         self.hist_item.setData([0.0, 1.0], [0.0])
         self.hide_sweep()
-        for plot in (self.latency, self.histogram):
-            plot.getPlotItem().vb.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)  # a plain empty frame
-            plot.getPlotItem().vb.enableAutoRange()
+        self.latency.getPlotItem().vb.enableAutoRange()
+        hist = self.histogram.getPlotItem().vb
+        hist.disableAutoRange()  # the placeholder bar must not autoscale into a -400..400 frame
+        hist.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)
 
     def point_count(self) -> int:
         """How many points the current curve holds (its full data, before downsampling)."""
