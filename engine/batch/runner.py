@@ -158,7 +158,10 @@ def run_batch(
 
         n = default_workers() if workers is None else workers
         items = [(i, task_for(m, True)) for i, (m, _) in enumerate(todo)]
-        if n == 0 or not items:
+        if not items:
+            report.mode = "nothing to run: every result current"
+            results = iter(())
+        elif n == 0:
             report.mode = "sequential (this process)"
             results = local.run_sequential(items, job.cancel)
         else:

@@ -69,11 +69,11 @@ def discover(inputs: list[str], outdir: str | Path | None = None) -> list[ModelF
 
 
 def _common_root(paths: list[Path]) -> Path:
-    """The folder labels are relative to; one level up for a single file, so it keeps its folder's name."""
+    """The folder labels are relative to; one level up when all files share a folder, so labels name it."""
     import os
 
     root = Path(os.path.commonpath([p.parent for p in paths]))
-    return root.parent if len(paths) == 1 else root
+    return root.parent if all(p.parent == root for p in paths) else root
 
 
 class ResultStore:

@@ -112,8 +112,11 @@ def run_job(task: JobTask, data: bytes | None = None) -> dict[str, Any]:
         try:
             src_path = _materialise(task, data, Path(tmp))
             record["sha256"] = _sha256(data if data is not None else src_path.read_bytes())
+            from engine import formats
+
+            source = formats.load(src_path)
             stage = "convert"
-            source, converted, out = _convert(task, src_path, Path(tmp), record)
+            converted, out = _convert(task, source, Path(tmp), record)
             if task.options.stage in ("validate", "bench"):
                 stage = "validate"
                 _parity(source, converted, task.options, record)
@@ -186,24 +189,23 @@ def _fail(record: dict[str, Any], stage: str, message: str) -> None:
     record["error"] = " ".join(message.split())
 
 
-def _convert(task: JobTask, src_path: Path, tmp: Path, record: dict[str, Any]):
+def _convert(task: JobTask, source, tmp: Path, record: dict[str, Any]):
+    """Write ``source`` in the other format; return the written file read back, and its path."""
     from engine import formats
     from engine.errors import FormatError
 
-    t0 = time.perf_counter()
-    source = formats.load(src_path)
+    t1 = time.perf_counter()
     to = OTHER_FORMAT.get(source.source_format)
     if to is None:
         raise FormatError(f"batch converts MindIR and ONNX networks, not {source.source_format}", path=task.label)
     out = Path(task.out_path) if task.out_path else tmp / f"converted{SUFFIX[to]}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    t1 = time.perf_counter()
     formats.save(source, out, fmt=to)
     t2 = time.perf_counter()
     converted = formats.load(out)  # what was written, read back: parity is of the file, not memory
     record["conversion"] = {"from": source.source_format, "to": to, "output": str(out) if task.out_path else None,
-                            "bytes": out.stat().st_size, "load_seconds": t1 - t0, "save_seconds": t2 - t1}
-    return source, converted, out
+                            "bytes": out.stat().st_size, "save_seconds": t2 - t1}
+    return converted, out
 
 
 def _native_target(fmt: str) -> str:

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "engine.cli.cmd_package",
     "engine.cli.cmd_serve",
     "engine.cli.cmd_loadtest",
+    "engine.cli.cmd_batch",
     "engine.cli.cmd_gui",
 )
 

@@ -16,12 +16,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--available", action="store_true", help="only the targets this machine can run")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="list each node of a Ray cluster (auto, host:port, ray://host:port) with its own targets")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.backends import list_targets
 
+    if args.cluster:
+        from engine.cli.cmd_batch import render_nodes
+
+        return render_nodes(args.cluster, as_json=args.json, available_only=args.available)
     infos = list_targets()
     if args.available:
         infos = [i for i in infos if i.available]
