@@ -174,3 +174,13 @@ def test_auto_parity_runs_mindir_on_mindspore(zoo: Path, tmp_path: Path) -> None
     parity = report.records[0]["parity"]
     assert report.records[0]["status"] == "ok", report.records[0]["error"]
     assert parity["reference"].endswith("on mindspore:cpu") and parity["candidate"].endswith("on onnxruntime:cpu")
+
+
+def test_ray_is_imported_only_for_a_cluster() -> None:
+    """The engine and the CLI (batch included) start without importing Ray."""
+    import subprocess
+    import sys
+
+    code = ("import sys, engine.batch, engine.batch.report, engine.cli; engine.cli.build_parser(); "
+            "sys.exit(1 if 'ray' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
