@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +28,18 @@ def split_url(url: str) -> tuple[str, int, str]:
     return parts.hostname, port, parts.path.rstrip("/")
 
 
+class _NoDelayConnection(http.client.HTTPConnection):
+    """An HTTP connection with Nagle's algorithm off.
+
+    ``http.client`` sends the headers and a body over 2,920 bytes in two writes; with Nagle
+    on, the tail of the body then waits for the server's delayed ACK, about 40 ms a request.
+    """
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class V2Client:
     """Requests to one V2 server; reuses its connection and reopens it after an error.
 
@@ -42,7 +55,7 @@ class V2Client:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+            self._conn = _NoDelayConnection(self.host, self.port, timeout=self.timeout_s)
         return self._conn
 
     def close(self) -> None:

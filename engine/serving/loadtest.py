@@ -1,6 +1,6 @@
 """Closed-loop load test of a V2 endpoint: throughput and latency percentiles per concurrency level.
 
-Closed loop: each of ``concurrency`` clients (a thread with its own keep-alive connection)
+Closed loop: each of ``concurrency`` clients (a coroutine with its own keep-alive connection)
 sends the next request as soon as the previous answer arrives. Each level first warms up,
 then counts the requests that complete inside a timed window; latency is wall clock from
 sending a request to having read its whole answer. The request body is encoded once, before
@@ -13,10 +13,10 @@ writes the same JSON/CSV/HTML report (with its latency-vs-throughput curve) as `
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as _dt
-import http.client
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,53 +70,104 @@ class LoadTestResult(SweepResult):
         return {**super().to_dict(), "kind": "loadtest", "url": self.url, "protocol": self.protocol}
 
 
-def _client_loop(url: str, path: str, body: bytes, headers: dict[str, str], start_at: float, end_at: float,
-                 out: list[int], errors: list[str], stop: threading.Event) -> None:
-    """One closed-loop client: requests back to back until ``end_at``; keeps latencies completed in the window."""
-    client = V2Client(url)
+class _Conn:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: send prepared bytes, read one whole answer."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(request)
+        await self.writer.drain()
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        if fields.get("transfer-encoding", "").lower() == "chunked":
+            body = bytearray()
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                body += chunk[:-2]
+            body = bytes(body)
+        else:
+            body = await self.reader.readexactly(int(fields.get("content-length", "0")))
+        if fields.get("connection", "").lower() == "close":
+            await self.close()
+        return status, body
+
+
+async def _client_loop(host: str, port: int, request: bytes, start_ns: int, end_ns: int, out: list[int],
+                       errors: list[str]) -> None:
+    """One closed-loop client: requests back to back until ``end_ns``; keeps latencies completed in the window."""
+    conn = _Conn(host, port)
+    clock = time.perf_counter_ns
     try:
-        while not stop.is_set():
-            t0 = time.perf_counter_ns()
-            if t0 / 1e9 >= end_at:
+        while True:
+            t0 = clock()
+            if t0 >= end_ns:
                 break
             try:
-                status, _, data = client.request("POST", path, body, headers)
-            except (OSError, http.client.HTTPException) as exc:
+                status, data = await conn.exchange(request)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
-                time.sleep(0.01)
+                await conn.close()
+                await asyncio.sleep(0.01)
                 continue
-            t1 = time.perf_counter_ns()
+            t1 = clock()
             if status != 200:
                 errors.append(f"HTTP {status}: {data[:200].decode(errors='replace')}")
                 continue
-            if t0 / 1e9 >= start_at and t1 / 1e9 <= end_at:
+            if t0 >= start_ns and t1 <= end_ns:
                 out.append(t1 - t0)
     finally:
-        client.close()
+        await conn.close()
 
 
 def run_level(url: str, model: str, body: bytes, headers: dict[str, str], *, concurrency: int, duration_s: float,
               warmup_s: float, cancel: Callable[[], bool] | None = None) -> tuple[list[int], list[str], float]:
-    """One closed-loop level; returns (latencies in ns, error messages, timed window in s)."""
-    now = time.perf_counter()
-    start_at = now + warmup_s
-    end_at = start_at + duration_s
+    """One closed-loop level; returns (latencies in ns, error messages, timed window in s).
+
+    The clients are coroutines on one event loop in this thread (no GIL hand-offs between
+    client threads, which at a few hundred requests a second would time the client).
+    """
+    from engine.serving.client import split_url
+
+    host, port, prefix = split_url(url)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (f"POST {prefix}/v2/models/{model}/infer HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               f"Content-Length: {len(body)}\r\n{head}\r\n").encode() + body
     per_client: list[list[int]] = [[] for _ in range(concurrency)]
     errors: list[str] = []
-    stop = threading.Event()
-    path = f"/v2/models/{model}/infer"
-    threads = [threading.Thread(target=_client_loop, name=f"dstudio-load-{i}", daemon=True,
-                                args=(url, path, body, headers, start_at, end_at, per_client[i], errors, stop))
-               for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    while any(t.is_alive() for t in threads):
-        if cancel is not None and cancel():
-            stop.set()
-        for t in threads:
-            t.join(timeout=0.05)
-    latencies = [ns for lat in per_client for ns in lat]
-    return latencies, errors, duration_s
+
+    async def main() -> None:
+        start_ns = time.perf_counter_ns() + int(warmup_s * 1e9)
+        end_ns = start_ns + int(duration_s * 1e9)
+        tasks = [asyncio.create_task(_client_loop(host, port, request, start_ns, end_ns, per_client[i], errors))
+                 for i in range(concurrency)]
+        while not all(t.done() for t in tasks):
+            if cancel is not None and cancel():
+                for t in tasks:
+                    t.cancel()
+                break
+            await asyncio.wait(tasks, timeout=0.05)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+    return [ns for lat in per_client for ns in lat], errors, duration_s
 
 
 def loadtest(

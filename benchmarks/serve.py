@@ -1,0 +1,121 @@
+"""Serving overhead: `dstudio serve` throughput under a closed-loop load vs in-process `bench` throughput.
+
+Usage: .venv/bin/python benchmarks/serve.py [--model M] [--rounds 3] [--duration 5] [--concurrency 1,4,16]
+       [--workers 1] [--json-tensors] [--json OUT.json]
+
+Default model: resnet18 from ../shared (skips, exit 0, when absent). Each round times the
+model in process (engine.bench.benchmark, onnxruntime:cpu, default options: the figure
+`dstudio bench` prints), then load-tests the server (a `dstudio serve` subprocess on a free
+loopback port, onnxruntime:cpu, default options) at every concurrency level. Rounds
+interleave the two so drifting machine load hits both. Prints each round and the median
+ratio serving / in-process per level (target: at least 0.70 at concurrency 4 on 2 cores).
+The load generator runs on the same cores as the server, as a client on the same host would.
+Never asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = ROOT.parent / "shared/fixtures/mindspore/resnet18/model.mindir"
+TARGET_RATIO = 0.70
+
+
+def start_server(model: Path, name: str, workers: int, threads: int | None) -> tuple[subprocess.Popen, str]:
+    cmd = [sys.executable, "-m", "engine.cli", "serve", str(model), "--port", "0", "--name", name,
+           "--workers", str(workers)] + (["--threads", str(threads)] if threads else [])
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sel.select(timeout=0.2):
+            line = proc.stdout.readline()
+            if line.startswith("serving "):
+                return proc, line.split(" at ", 1)[1].split("/v2/", 1)[0]
+    proc.kill()
+    raise SystemExit(f"server did not start: {proc.communicate()[1][-2000:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine import formats
+    from engine.backends import TargetOptions
+    from engine.bench import benchmark
+    from engine.serving.loadtest import loadtest
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
+    ap.add_argument("--concurrency", default="1,4,16")
+    ap.add_argument("--workers", type=int, default=1, help="server model instances (default 1)")
+    ap.add_argument("--threads", type=int, help="intra-op threads, in process and in the server (default: ORT's)")
+    ap.add_argument("--json-tensors", action="store_true", help="JSON tensors instead of the binary extension")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+    if not args.model.exists():
+        print(f"skip: {args.model} not found (resnet18 lives in ../shared/fixtures/mindspore)")
+        return 0
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        print("skip: the serve extra is not installed (pip install -e '.[serve]')")
+        return 0
+    levels = [int(c) for c in args.concurrency.split(",")]
+    model = formats.load(args.model)
+    name = "bench_model"
+    print(f"what: {args.model.parent.name}/{args.model.name} on onnxruntime:cpu; in-process engine.bench.benchmark "
+          f"vs dstudio serve ({args.workers} instance(s), {'JSON' if args.json_tensors else 'binary'} tensors) under "
+          f"a closed-loop load test at concurrency {levels}; {args.duration:g} s each, {args.rounds} interleaved rounds; "
+          f"{os.cpu_count()} CPUs")
+    proc, url = start_server(args.model, name, args.workers, args.threads)
+    rounds = []
+    try:
+        for r in range(args.rounds):
+            inproc = benchmark(model, "onnxruntime:cpu", options=TargetOptions(threads=args.threads),
+                               iterations=None, duration_s=args.duration, warmup=10)
+            result = loadtest(url, name, concurrency=levels, duration_s=args.duration, warmup_s=1.0,
+                              binary=not args.json_tensors)
+            row = {"in_process_per_s": inproc.throughput_per_s, "in_process_median_ms": inproc.stats.median_ms,
+                   "levels": {p.concurrency: {"per_s": p.result.throughput_per_s, "p50_ms": p.result.stats.median_ms,
+                                              "p90_ms": p.result.stats.p90_ms, "p99_ms": p.result.stats.p99_ms,
+                                              "errors": p.errors} for p in result.points}}
+            rounds.append(row)
+            cells = "  ".join(f"c{c} {v['per_s']:.1f}/s ({v['per_s'] / row['in_process_per_s']:.2f}x, "
+                              f"p50 {v['p50_ms']:.2f} ms, p99 {v['p99_ms']:.2f} ms)" for c, v in row["levels"].items())
+            print(f"round {r + 1}: in process {row['in_process_per_s']:.1f}/s (median {row['in_process_median_ms']:.2f} ms)"
+                  f"  |  {cells}", flush=True)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    summary = {}
+    print(f"\n{'concurrency':>11}  {'serving/s':>9}  {'in-process/s':>12}  {'ratio (median of rounds)':>24}")
+    for c in levels:
+        ratios = [row["levels"][c]["per_s"] / row["in_process_per_s"] for row in rounds]
+        served = statistics.median(row["levels"][c]["per_s"] for row in rounds)
+        inproc = statistics.median(row["in_process_per_s"] for row in rounds)
+        summary[c] = {"ratio_median": statistics.median(ratios), "ratios": ratios, "serving_per_s": served,
+                      "in_process_per_s": inproc}
+        print(f"{c:>11}  {served:>9.1f}  {inproc:>12.1f}  {statistics.median(ratios):>24.2f}")
+    if 4 in summary:
+        ratio = summary[4]["ratio_median"]
+        print(f"target: concurrency 4 at >= {TARGET_RATIO:.0%} of in-process throughput: "
+              f"{ratio:.0%} -> {'met' if ratio >= TARGET_RATIO else 'NOT met'}")
+    if args.json:
+        args.json.write_text(json.dumps({"rounds": rounds, "summary": summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
