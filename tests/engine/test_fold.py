@@ -197,3 +197,18 @@ def test_gather_elements_folds_where_onnx_reference_fails():
     x = np.random.default_rng(5).standard_normal((1, 16)).astype(np.float32)
     folded = _same_results(model, {"x": x})
     assert _ops(folded) == ["Add"]
+
+
+def test_assembled_model_keeps_constants_only_a_subgraph_reads():
+    then_g = helper.make_graph([helper.make_node("Add", ["x", "c"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", F, [2])])
+    else_g = helper.make_graph([helper.make_node("Sub", ["x", "c"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", F, [2])])
+    nodes = [helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g)]
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, [2]),
+                           helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+                   [helper.make_tensor_value_info("y", F, [2])], [_c("c", np.array([1.0, 2.0], np.float32))])
+    x = np.array([5.0, 6.0], np.float32)
+    for cond in (True, False):
+        np.testing.assert_array_equal(_run(fold_for_export(model).assemble(), {"x": x, "cond": np.array(cond)})[0],
+                                      x + [1, 2] if cond else x - [1, 2])

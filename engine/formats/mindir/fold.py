@@ -70,11 +70,22 @@ class FoldedGraph:
         """A complete, runnable model (copies the weights: for tests and inspection)."""
         full = copy_without_weights(self.model)
         by_name = {t.name: t for t in self.initializers}
-        used = {name for node in full.graph.node for name in node.input} | {o.name for o in full.graph.output}
+        used = _names_read(full.graph) | {o.name for o in full.graph.output}
         for name in used:
             if name in by_name:
                 full.graph.initializer.add().CopyFrom(by_name[name])
         return full
+
+
+def _names_read(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor name a node of ``graph`` or of its subgraphs (outer-scope reads) takes in."""
+    names: set[str] = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                names |= _names_read(sub)
+    return names
 
 
 def fold_for_export(proto: onnx.ModelProto, *, keep_elements: int = KEEP_ELEMENTS,
