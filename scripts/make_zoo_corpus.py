@@ -16,7 +16,8 @@ Environment (not the project's .venv; MindSpore 2.10 wants numpy<2 for building 
     python3.11 -m venv /work/venvs/zoo
     /work/venvs/zoo/bin/pip install mindspore==2.10.0 "numpy<2"
     /work/venvs/zoo/bin/pip install --no-deps mindcv==0.3.0 mindyolo==0.5.0
-    /work/venvs/zoo/bin/pip install tqdm pyyaml opencv-python-headless   # their imports
+    /work/venvs/zoo/bin/pip install tqdm pyyaml "opencv-python-headless<4.11" "numpy<2"  # their imports;
+    # a newer OpenCV pulls numpy 2, under which MindSpore 2.10 fails in Python-side ops (ConvNeXt)
     nice /work/venvs/zoo/bin/python scripts/make_zoo_corpus.py
 
 Shims and departures: mindcv and mindyolo are installed with ``--no-deps`` (their pins

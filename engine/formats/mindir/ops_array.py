@@ -67,7 +67,14 @@ def split(ctx: NodeContext):
     axis = int(ctx.arg(1, "axis", 0))
     count = int(ctx.arg(2, "output_num", 1))
     outs = ctx.emit("Split", [ctx.tensor(0)], outputs=count, axis=axis, num_outputs=None)
-    return outs if isinstance(outs, tuple) else (outs,)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    shape = ctx.shape(0)
+    if shape:  # tuple outputs carry no types in the file; later rules need the pieces' ranks
+        k = axis % len(shape)
+        if shape[k] >= 0 and shape[k] % count == 0:
+            for name in outs:
+                ctx.lo.types.setdefault(name, (shape[:k] + [shape[k] // count] + shape[k + 1:], ctx.dtype(0)))
+    return outs
 
 
 @op("Gather", "GatherV2")

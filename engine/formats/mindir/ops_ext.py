@@ -348,5 +348,6 @@ def group_norm(ctx: NodeContext):
         y = ctx.emit("Add", [y, b])
     if not (has_w or has_b):
         y = ctx.emit("Identity", [y])
+    ctx.lo.types.setdefault(y, (shape, ctx.dtype(0)))  # tuple outputs carry no types in the file
     return (y, None, None)
 

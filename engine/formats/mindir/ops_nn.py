@@ -136,7 +136,7 @@ def batch_norm(ctx: NodeContext):
     _require_nchw(ctx, ctx.arg(8, "format", ctx.attr("data_format", "NCHW")))
     eps = float(ctx.arg(6, "epsilon", 1e-5))
     ins = [ctx.tensor(i) for i in range(5)]
-    y = ctx.emit("BatchNormalization", ins, epsilon=eps)
+    y = same_type(ctx, ctx.emit("BatchNormalization", ins, epsilon=eps))
     return (y, ins[3], ins[4], ins[3], ins[4])
 
 
@@ -151,7 +151,7 @@ def layer_norm(ctx: NodeContext):
         raise ctx.fail(f"begin_norm_axis {axis} differs from begin_params_axis {params_axis}")
     y, mean, inv_std = ctx.emit("LayerNormalization", [ctx.tensor(0), ctx.tensor(1), ctx.tensor(2)],
                                 outputs=3, axis=axis, epsilon=eps)
-    return (y, mean, inv_std)
+    return (same_type(ctx, y), mean, inv_std)
 
 
 @op("BiasAdd")
@@ -179,6 +179,14 @@ def dense(ctx: NodeContext):
     wt = ctx.emit("Transpose", [w], final=False, suffix="weight_t", perm=[1, 0])
     y = ctx.emit("MatMul", [x, wt], final=not has_bias, suffix="" if not has_bias else "matmul")
     return ctx.emit("Add", [y, ctx.tensor(2)]) if has_bias else y
+
+
+def same_type(ctx: NodeContext, name: str, i: int = 0) -> str:
+    """State that ``name`` has input ``i``'s shape and dtype: a tuple-valued primitive's file
+    entry carries no types, and later rules (a Resize, a MatMul) need the rank."""
+    if name not in ctx.lo.types and ctx.shape(i) is not None:
+        ctx.lo.types[name] = (ctx.shape(i), ctx.dtype(i))
+    return name
 
 
 def _unary(onnx_op: str, **attrs):
@@ -279,5 +287,5 @@ def log_softmax(ctx: NodeContext):
 @op("Dropout")
 def dropout(ctx: NodeContext):
     """Dropout is the identity at inference; MindSpore returns (output, mask)."""
-    x = ctx.emit("Identity", [ctx.tensor(0)])
+    x = same_type(ctx, ctx.emit("Identity", [ctx.tensor(0)]))
     return (x, x)
