@@ -291,14 +291,18 @@ class MainWindow(QMainWindow):
         if not paths:
             self.messages.show_text("Nothing to open: the drop held no local files.", "warning")
             return False
+        folders = [p for p in paths if p.is_dir()]
+        if folders:  # a folder is a model zoo: the batch dialog converts, checks and times each model
+            self.open_batch(folders)
+            paths = [p for p in paths if not p.is_dir()]
+            if not paths:
+                return True
         current = self.current_document()
         to_open: list[Path] = []
         refused: list[str] = []
         for path in paths:
             spec = formats.for_suffix(path)
-            if path.is_dir():
-                refused.append(f"{path.name} is a folder")
-            elif spec is None and path.suffix.lower() not in PARAM_SUFFIXES and not _looks_like_model(path):
+            if spec is None and path.suffix.lower() not in PARAM_SUFFIXES and not _looks_like_model(path):
                 refused.append(f"{path.name}: {path.suffix or 'no suffix'} is not a supported model or parameter file")
             elif (path.suffix.lower() in PARAM_SUFFIXES and current is not None and current.is_graph
                   and len(paths) == 1):
@@ -314,6 +318,12 @@ class MainWindow(QMainWindow):
         return bool(to_open) or len(refused) < len(paths)
 
     # Actions ------------------------------------------------------------------
+    def open_batch(self, folders: list[Path]) -> None:
+        """The batch dialog for dropped folders (studio/batch_dialog.py)."""
+        from studio.batch_dialog import BatchDialog
+
+        BatchDialog(self, folders).open()
+
     def offer_export(self, document: Document, params_path: Path) -> None:
         from studio.export_dialog import ExportDialog
 

@@ -61,3 +61,15 @@ def test_cluster_setting_is_kept_and_nodes_group_by_host(qtbot, window):
     gpu = dialog.nodes.topLevelItem(1).child(0)
     assert "Xeon" in gpu.text(0) and "onnxruntime:cuda" in gpu.text(2)
     assert gpu.child(0).text(0) == "onnxruntime:cpu@zone=gpu"
+
+
+def test_folder_drop_opens_the_batch_dialog(qtbot, window, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path))])
+    assert window.handle_drop(mime)
+    dialogs = window.findChildren(BatchDialog)
+    assert len(dialogs) == 1 and dialogs[0].folders == [tmp_path]
+    assert dialogs[0].output.text() == str(tmp_path.parent / f"{tmp_path.name}-batch")
+    dialogs[0].reject()
