@@ -32,6 +32,7 @@ class ExportDialog(JobDialog):
 
     def __init__(self, window: MainWindow, graph_path: Path, params_path: Path | None = None) -> None:
         super().__init__(window, "Export graph with parameters")
+        self.setMinimumWidth(640)  # the binding verdict and paths read whole, not clipped
         self.graph_path = Path(graph_path)
         self.params = PathEdit(str(params_path or ""), "Parameter file", PARAM_FILTER, save=False, parent=self)
         self.format = QComboBox(self)
@@ -61,9 +62,21 @@ class ExportDialog(JobDialog):
             self.check()
 
     def _default_output(self) -> str:
+        """Beside the graph, with the format's suffix, never on an existing file."""
+        from engine.fileio import free_path
+
         spec = self.format.currentData()
         suffix = spec.suffixes[0] if spec else ".onnx"
-        return str(self.graph_path.with_name(f"{self.graph_path.stem}.exported{suffix}"))
+        return str(free_path(self.graph_path.with_name(f"{self.graph_path.stem}.exported{suffix}"),
+                             avoid=[self.graph_path]))
+
+    def _missing_params(self) -> bool:
+        """Say so (and return True) when no parameter file is chosen, instead of reading the folder '.'."""
+        if self.params.edit.text().strip():
+            return False
+        self.status.setText("Choose a parameter file (.ckpt, .safetensors or .npz) to bind: Browse… or drop one "
+                            "on the graph.")
+        return True
 
     def _invalidate(self) -> None:
         self.report = None
@@ -81,6 +94,8 @@ class ExportDialog(JobDialog):
 
         if not feature("bind"):
             self.status.setText(feature("bind").reason)
+            return
+        if self._missing_params():
             return
         graph_path, params_path = self.graph_path, self.params.path()
 
@@ -127,8 +142,26 @@ class ExportDialog(JobDialog):
         self._update_run()
 
     def make_job(self) -> tuple[str, Callable[[Any], Any]] | None:
+        if self._missing_params():
+            return None
+        if not self.output.edit.text().strip():
+            self.status.setText("Choose a file name for the exported model (Browse…).")
+            return None
         graph_path, params_path, output = self.graph_path, self.params.path(), self.output.path()
         spec, force = self.format.currentData(), self.force.isChecked()
+        if output.suffix.lower() not in [x.lower() for x in spec.suffixes]:
+            # A typed name with another format's suffix picks that format: bytes always match the name.
+            match = next((i for i in range(self.format.count())
+                          if output.suffix.lower() in [x.lower() for x in self.format.itemData(i).suffixes]), None)
+            if match is None:
+                self.status.setText(f"{output.name}: the name must end in "
+                                    + " or ".join(self.format.itemData(i).suffixes[0] for i in range(self.format.count()))
+                                    + " so that it says which format it holds.")
+                return None
+            self.format.blockSignals(True)  # keep the typed name: no default output for the new format
+            self.format.setCurrentIndex(match)
+            self.format.blockSignals(False)
+            spec = self.format.currentData()
 
         def work(job: Any) -> Any:
             from engine.export import export
