@@ -29,6 +29,8 @@ SPECS: dict[str, tuple[str, str, str, str]] = {
     "optimize": ("O&ptimize…", "optimize", "Ctrl+Shift+O", "Run optimization passes or a preset"),
     "validate": ("&Validate", "validate", "Ctrl+Shift+V", "Check structure and numerical parity on the target"),
     "benchmark": ("&Benchmark", "benchmark", "Ctrl+B", "Time inference on the selected target"),
+    "package": ("&Package for serving…", "export", "", "Write a validated MindSpore Serving or Triton package"),
+    "serve": ("&Serve and load test…", "benchmark", "", "Serve the model over HTTP (V2) and load-test an endpoint"),
     "cancel_all": ("Cancel all jobs", "cancel", "Ctrl+.", "Cancel every running job"),
     "find": ("&Find node…", "search", "Ctrl+F", "Search the graph for a node"),
     "toggle_graph": ("Toggle source / ONNX graph", "graph", "Ctrl+T", "Switch between the file's graph and the canonical ONNX graph"),
@@ -72,6 +74,8 @@ def build_actions(window: MainWindow) -> dict[str, QAction]:
         "zoom_out": lambda: window.current_view() and window.current_view().zoom_by(0.8),
         "diff": lambda: window.current_document() and window.diff_params(window.current_document()),
         "about": partial(_dialog, window, "about"),
+        "package": partial(_dialog, window, "package"),
+        "serve": partial(_dialog, window, "serve"),
     }
     for name, slot in slots.items():
         actions[name].triggered.connect(slot)
@@ -94,7 +98,7 @@ def build_actions(window: MainWindow) -> dict[str, QAction]:
                  window.jobs_dock, window.log_dock):
         view_menu.addAction(dock.toggleViewAction())
     run_menu = bar.addMenu("&Run")
-    for name in ("optimize", "validate", "benchmark", "cancel_all"):
+    for name in ("optimize", "validate", "benchmark", "package", "serve", "cancel_all"):
         run_menu.addAction(actions[name])
     bar.addMenu("&Help").addAction(actions["about"])
 
@@ -123,7 +127,7 @@ def update_actions(window: MainWindow) -> None:
         reason = ""
         if name in NEEDS and not feature(NEEDS[name]):
             reason = feature(NEEDS[name]).reason
-        elif name in ("convert", "optimize", "validate", "benchmark", "export", "toggle_graph", "find",
+        elif name in ("convert", "optimize", "validate", "benchmark", "export", "package", "toggle_graph", "find",
                       "fit", "zoom_in", "zoom_out") and not is_graph:
             reason = "open a model first" if doc is None else "this is a parameter file; open a graph"
         elif name == "diff" and (doc is None or doc.is_graph):
@@ -161,6 +165,11 @@ def _dialog(window: MainWindow, name: str) -> None:
 
         AboutDialog(window).open()
         return
+    if name == "serve":  # also without a model: the load test takes any URL
+        from studio.serve_panel import show_serve_dialog
+
+        show_serve_dialog(window)
+        return
     doc = window.current_document()
     if doc is None:
         return
@@ -176,3 +185,7 @@ def _dialog(window: MainWindow, name: str) -> None:
         from studio.optimize_dialog import OptimizeDialog
 
         OptimizeDialog(window, doc).open()
+    elif name == "package":
+        from studio.serving_dialog import PackageDialog
+
+        PackageDialog(window, doc).open()
