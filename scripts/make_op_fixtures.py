@@ -170,6 +170,22 @@ def networks():
             a, b = mint.split(x, 4, dim=1)  # the last piece shorter
             return y, wh, q + k * v, a.sum(), b
 
+    class ZooPrimitives3(nn.Cell):
+        """HRNet's upsampling of a batch-norm output, and the remaining mint Ext/scalar forms."""
+
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm2d(3)
+
+        def construct(self, x):
+            b = ops.ResizeNearestNeighbor((8, 10))(self.bn(x))
+            d = mint.sub(x, b[:, :, :4, :5], alpha=2.0)
+            o = mint.ones_like(x) * 0.5
+            p = mint.pow(x, 2.0)
+            q = mint.add(x, 1.5, alpha=2)
+            r = mint.sub(x, 0.5)
+            return b, d, o, p, q, r
+
     class WhileLoop(nn.Cell):
         """A data-dependent loop: MindSpore exports it as separate graphs (control flow)."""
 
@@ -198,6 +214,7 @@ def networks():
         "ext_primitives": (ExtPrimitives, [f32(2, 3, 4), rng.integers(0, 10, (2, 3)).astype(np.int32)]),
         "zoo_primitives": (ZooPrimitives, [f32(2, 4, 5, 6)]),
         "zoo_primitives_2": (ZooPrimitives2, [f32(2, 7, 3, 6)]),
+        "zoo_primitives_3": (ZooPrimitives3, [f32(2, 3, 4, 5)]),
         # Not convertible yet; kept to test the error (written to ../mindir_unsupported/).
         "while_loop": (WhileLoop, [f32(2, 8), np.array(3, np.int32)]),
     }

@@ -47,7 +47,8 @@ def test_every_primitive_in_the_op_files_has_a_rule():
     # MindSpore 2.x primitives of the model zoo (issue 9), each against MindSpore's output above.
     assert {"InplaceAddExt", "MatMulExt", "Muls", "Divs", "TransposeExtView", "SumExt", "MeanExt", "AddExt",
             "ZerosLikeExt", "Embedding", "TensorMove", "CumSum", "GroupNorm", "Unstack", "Erf", "HSwish", "Mish",
-            "LogicalNot", "TensorScatterUpdate", "InplaceMul", "InplaceDiv", "SplitTensorView"} <= seen
+            "LogicalNot", "TensorScatterUpdate", "InplaceMul", "InplaceDiv", "SplitTensorView", "SubExt", "OnesLikeExt",
+            "PowTensorScalar", "AddScalar", "SubScalar"} <= seen
 
 
 def test_scalar_index_gather_drops_the_axis():
