@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QComboBox, QLabel, QMessageBox
+from PySide6.QtWidgets import QComboBox, QLabel
 
 from studio.job_dialog import JobDialog, PathEdit
 
@@ -46,8 +46,6 @@ class ConvertDialog(JobDialog):
         self.form.addRow("Format", self.format)
         self.form.addRow("Destination", self.destination)
         self.result: Any = None
-        self.overwrite_box: QMessageBox | None = None
-        self._confirmed: Path | None = None  # a destination the user agreed to replace
         self.selected_blockers: list[str] = []
 
     def _suffix(self) -> str:
@@ -96,10 +94,8 @@ class ConvertDialog(JobDialog):
                                 f"name it {dst.with_suffix(spec.suffixes[0]).name}, or choose the format that "
                                 "matches the name.")
             return None
-        if dst.exists() and self._confirmed != dst:
-            self._ask_overwrite(dst)
+        if not self.confirm_overwrite(dst):
             return None
-        self._confirmed = None
 
         def work(job: Any) -> Any:
             from engine.convert import convert
@@ -107,29 +103,6 @@ class ConvertDialog(JobDialog):
             return convert(src, dst, fmt=spec.name, job=job)
 
         return f"Convert {src.name} to {dst.name}", work
-
-    def _ask_overwrite(self, dst: Path) -> None:
-        """Ask (window-modal, not blocking) before replacing ``dst``; Replace starts the conversion."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Replace file?",
-                          f"{dst.name} already exists in {dst.parent}.", QMessageBox.StandardButton.NoButton, self)
-        box.setInformativeText("Replacing it loses what it holds now. Keep it and choose another name, or replace it.")
-        replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(keep)
-        box.setEscapeButton(keep)
-        self.overwrite_box = box
-
-        def answered(_result: int) -> None:
-            self.overwrite_box = None
-            if box.clickedButton() is replace:
-                self._confirmed = dst
-                self.start()
-            else:
-                self.status.setText(f"Not converted: {dst.name} was kept. Choose another destination.")
-            box.deleteLater()
-
-        box.finished.connect(answered)
-        box.open()
 
     def _failed(self, exc: BaseException) -> None:
         """Show the refusal, then list every node that blocks the conversion and select them in the graph."""

@@ -162,6 +162,8 @@ class ExportDialog(JobDialog):
             self.format.setCurrentIndex(match)
             self.format.blockSignals(False)
             spec = self.format.currentData()
+        if not self.confirm_overwrite(output):
+            return None
 
         def work(job: Any) -> Any:
             from engine.export import export

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -93,6 +94,39 @@ class JobDialog(QDialog):
         self.layout_.addWidget(self.status)
         self.layout_.addWidget(self.buttons)
         self.task: Task | None = None
+        self.overwrite_box: QMessageBox | None = None
+        self._confirmed: Path | None = None  # a destination the user agreed to replace
+
+    def confirm_overwrite(self, dst: Path) -> bool:
+        """True when ``dst`` may be written: it does not exist, or the user chose Replace for it.
+
+        Otherwise asks (window-modal, not blocking) and returns False; Replace starts the job
+        again, Keep says nothing was written. Call from :meth:`make_job` before returning a job.
+        """
+        if not dst.exists() or self._confirmed == dst:
+            self._confirmed = None
+            return True
+        box = QMessageBox(QMessageBox.Icon.Warning, "Replace file?",
+                          f"{dst.name} already exists in {dst.parent}.", QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText("Replacing it loses what it holds now. Keep it and choose another name, or replace it.")
+        replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        self.overwrite_box = box
+
+        def answered(_result: int) -> None:
+            self.overwrite_box = None
+            if box.clickedButton() is replace:
+                self._confirmed = dst
+                self.start()
+            else:
+                self.status.setText(f"Nothing written: {dst.name} was kept. Choose another name.")
+            box.deleteLater()
+
+        box.finished.connect(answered)
+        box.open()
+        return False
 
     def make_job(self) -> tuple[str, Callable[[Any], Any]] | None:
         """(title, fn(job)) to run, or None after showing why not in :attr:`status`."""

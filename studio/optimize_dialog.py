@@ -165,6 +165,11 @@ class OptimizeDialog(JobDialog):
         target = self.window.targets.current_target() or "onnxruntime:cpu"
         model, destination = self.document.model, self.destination.path()
         iterations = self.iterations.value()
+        if not self.destination.edit.text().strip():
+            self.status.setText("Choose a file name for the optimized model (Browse…).")
+            return None
+        if not self.confirm_overwrite(destination):
+            return None
 
         def work(job: Any) -> Any:
             from engine import formats

@@ -77,3 +77,14 @@ def test_stop_cancels_and_writes_nothing(qtbot, window, tmp_path):
     assert "Cancelled" in dialog.status.text()
     assert not (tmp_path / "lenet5.auto.onnx").exists()
     assert not dialog.stop_button.isEnabled()
+
+
+def test_existing_output_is_not_replaced_without_asking(qtbot, window, tmp_path):
+    dialog = _dialog(qtbot, window, tmp_path, "default")
+    existing = tmp_path / "lenet5.default.onnx"
+    existing.write_bytes(b"keep me")
+    dialog.run_button.click()
+    assert dialog.task is None and dialog.overwrite_box is not None and dialog.overwrite_box.isVisible()
+    next(b for b in dialog.overwrite_box.buttons() if b.text() == "Keep it").click()
+    assert existing.read_bytes() == b"keep me"
+    assert dialog.task is None and "was kept" in dialog.status.text()
