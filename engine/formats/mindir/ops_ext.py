@@ -177,9 +177,9 @@ def _rank(ctx: NodeContext, i: int = 0) -> int:
     return len(shape)
 
 
-@op("TransposeExtView", "TransposeExt")
+@op("TransposeExtView")
 def transpose_ext(ctx: NodeContext):
-    """TransposeExt(input, dim0, dim1): swap two axes."""
+    """TransposeExtView(input, dim0, dim1): swap two axes (a view: it shares memory with the input)."""
     rank = _rank(ctx)
     perm = list(range(rank))
     d0, d1 = int(ctx.const(1)) % max(rank, 1), int(ctx.const(2)) % max(rank, 1)
@@ -190,9 +190,9 @@ def transpose_ext(ctx: NodeContext):
     return y
 
 
-@op("SplitTensorView", "SplitTensor")
+@op("SplitTensorView")
 def split_tensor(ctx: NodeContext):
-    """SplitTensor(input, split_size, dim): pieces of split_size along dim, the last one shorter."""
+    """SplitTensorView(input, split_size, dim): pieces of split_size along dim, the last one shorter."""
     shape = ctx.shape(0)
     if shape is None:
         raise ctx.fail("input rank unknown")
