@@ -11,6 +11,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QToolBar
 
+from studio.dock_bar import reveal
 from studio.features import feature
 from studio.icons import icon
 
@@ -64,8 +65,8 @@ def build_actions(window: MainWindow) -> dict[str, QAction]:
         "convert": partial(_dialog, window, "convert"),
         "export": partial(_dialog, window, "export"),
         "optimize": partial(_dialog, window, "optimize"),
-        "validate": lambda: (window.validate_dock.raise_(), window.validate_panel.run()),
-        "benchmark": lambda: (window.bench_dock.raise_(), window.bench.run()),
+        "validate": lambda: (reveal(window.validate_dock), window.validate_panel.run()),
+        "benchmark": lambda: (reveal(window.bench_dock), window.bench.run()),
         "cancel_all": window.runner.cancel_all,
         "find": window.find,
         "toggle_graph": window.toggle_graph_mode,

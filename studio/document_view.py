@@ -54,7 +54,8 @@ class DocumentView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         if document.is_graph:
-            layout.addLayout(self._make_bar())
+            self.bar = self._make_bar()
+            layout.addLayout(self.bar)
             self.stack = QStackedWidget(self)
             self.message = QLabel(self)
             self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -119,9 +120,13 @@ class DocumentView(QWidget):
             return
         from studio.graph_view import GraphView
 
-        self.graph_view = GraphView(self)
+        self.graph_view = GraphView(self, runner=self.runner)
         self.graph_view.node_selected.connect(self.node_selected)
         self.stack.addWidget(self.graph_view)
+        from studio.graph_toolbar import GraphToolsWidget  # direction, minimap, export (graph_toolbar.py)
+
+        self.graph_tools = GraphToolsWidget(self.graph_view, self)
+        self.bar.insertWidget(self.bar.count() - 3, self.graph_tools)  # before zoom out / in / fit
 
     # Graph --------------------------------------------------------------------
     @property

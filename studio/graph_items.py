@@ -3,6 +3,8 @@
 Both paint with level of detail: below a zoom threshold text, arrowheads and rounded
 corners are skipped, so a fully zoomed-out 5,000-node graph repaints quickly. Edges share
 one item that culls by the exposed rectangle with numpy, instead of thousands of items.
+A node's weights are drawn inside its box under the title (``W<64x3x7x7>``), one line
+each, and can be clicked (:meth:`NodeItem.weight_at`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from engine.graphview.categories import node_color, text_on
 from engine.graphview.graph import DisplayEdge, DisplayNode
+from engine.graphview.layout import MAX_WEIGHT_LINES, WEIGHT_LINE, header_height, weight_lines
 
 TEXT_LOD = 0.45  # below this scale, boxes are plain rectangles without text
 DETAIL_LOD = 0.2  # below this, no rounded corners or arrowheads
@@ -31,9 +34,15 @@ class NodeItem(QGraphicsItem):
         self._rect = QRectF(-node.width / 2, -node.height / 2, node.width, node.height)
         self._fill = QColor(node_color(node.category, node.lowering))
         self._text = QColor(text_on(self._fill.name()))
+        self._header = header_height(node)
+        self._weight_lines = weight_lines(node) if node.kind == "op" else []
         self.setPos(node.x, node.y)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
-        tip = f"{node.op_type}\n{node.name}"
+        tip = f"{node.op_type}  {node.title}"
+        if node.name and node.name != node.title:
+            tip += f"\nin the file: {node.name}"
+        for w in node.weights:
+            tip += f"\n{w.label}  {w.name}"
         if node.lowering in ("failed", "skipped"):
             tip += f"\nnot converted to ONNX: {node.lowering_reason}"
         self.setToolTip(tip)
@@ -62,6 +71,22 @@ class NodeItem(QGraphicsItem):
             self.highlighted = on
             self.update()
 
+    def weight_rect(self, line: int) -> QRectF:
+        """The rectangle (item coordinates) of weight line ``line``."""
+        r = self._rect
+        return QRectF(r.left() + 4, r.top() + self._header + line * WEIGHT_LINE, r.width() - 8, WEIGHT_LINE)
+
+    def weight_at(self, pos: QPointF) -> int | None:
+        """Index into ``node.weights`` of the weight line at ``pos`` (item coordinates), or None.
+
+        The "+N more" line (more weights than the box shows) answers None.
+        """
+        for line in range(len(self._weight_lines)):
+            if self.weight_rect(line).contains(pos):
+                hidden = len(self.node.weights) > MAX_WEIGHT_LINES and line == MAX_WEIGHT_LINES - 1
+                return None if hidden else line
+        return None
+
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
         return self._rect.adjusted(-3, -3, 3, 3)
 
@@ -89,9 +114,10 @@ class NodeItem(QGraphicsItem):
             return
         painter.setPen(self._text)
         node = self.node
-        if node.short_name and node.height > 30:
-            top = QRectF(rect.left() + 4, rect.top() + 2, rect.width() - 8, rect.height() / 2)
-            bottom = QRectF(rect.left() + 4, rect.center().y() - 1, rect.width() - 8, rect.height() / 2 - 2)
+        head = QRectF(rect.left(), rect.top(), rect.width(), self._header)
+        if node.short_name and node.kind == "op":
+            top = QRectF(head.left() + 4, head.top() + 2, head.width() - 8, head.height() / 2)
+            bottom = QRectF(head.left() + 4, head.center().y() - 1, head.width() - 8, head.height() / 2 - 2)
             painter.setFont(self.style.bold)
             painter.drawText(top, Qt.AlignmentFlag.AlignCenter,
                              self.style.bold_metrics.elidedText(node.label, Qt.TextElideMode.ElideRight, top.width()))
@@ -102,20 +128,32 @@ class NodeItem(QGraphicsItem):
         else:
             painter.setFont(self.style.bold)
             text = node.label if node.kind == "op" else f"{node.label}: {node.short_name or node.name}"
-            inner = rect.adjusted(4, 0, -4, 0)
+            inner = head.adjusted(4, 0, -4, 0)
             painter.drawText(inner, Qt.AlignmentFlag.AlignCenter,
                              self.style.bold_metrics.elidedText(text, Qt.TextElideMode.ElideRight, inner.width()))
+        if self._weight_lines:
+            # The weights sit on a lighter band, like Netron's: one line each, left aligned.
+            band = QRectF(rect.left() + 1, rect.top() + self._header, rect.width() - 2,
+                          rect.height() - self._header - 1)
+            painter.fillRect(band, self.style.weight_band)
+            painter.setPen(self.style.weight_text)
+            painter.setFont(self.style.small)
+            for line, text in enumerate(self._weight_lines):
+                box = self.weight_rect(line).adjusted(2, 0, -2, 0)
+                painter.drawText(box, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                                 self.style.small_metrics.elidedText(text, Qt.TextElideMode.ElideRight, box.width()))
 
 
 class GraphStyle:
     """Pens, fonts and colours shared by all items, derived from the widget's palette."""
 
     def __init__(self, font: QFont, text: QColor, highlight: QColor) -> None:
+        size = font.pointSizeF() if font.pointSizeF() > 0 else 9.0
         self.bold = QFont(font)
-        self.bold.setPointSizeF(max(7.0, font.pointSizeF() * 0.95))
+        self.bold.setPointSizeF(max(8.0, size * 0.95))
         self.bold.setBold(True)
         self.small = QFont(font)
-        self.small.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
+        self.small.setPointSizeF(max(7.0, size * 0.85))
         self.bold_metrics = QFontMetricsF(self.bold)
         self.small_metrics = QFontMetricsF(self.small)
         self.highlight = QColor(highlight)
@@ -125,14 +163,17 @@ class GraphStyle:
         self.edge.setAlphaF(0.55)
         self.label = QColor(text)
         self.label.setAlphaF(0.8)
+        self.weight_band = QColor(255, 255, 255, 170)  # weights read dark on a light band, on any fill
+        self.weight_text = QColor("#202020")
 
 
 class EdgeLayerItem(QGraphicsItem):
     """Every edge of the graph, painted by one item with culling and level of detail."""
 
-    def __init__(self, edges: list[DisplayEdge], style: GraphStyle) -> None:
+    def __init__(self, edges: list[DisplayEdge], style: GraphStyle, direction: str = "TB") -> None:
         super().__init__()
         self.style = style
+        self.horizontal = direction == "LR"
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         self.setZValue(0)
         self._edges = [e for e in edges if len(e.points) >= 2]
@@ -142,8 +183,11 @@ class EdgeLayerItem(QGraphicsItem):
             pts = edge.points
             path = QPainterPath(QPointF(*pts[0]))
             for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-                if x0 == x1:
+                if (y0 == y1) if self.horizontal else (x0 == x1):
                     path.lineTo(x1, y1)
+                elif self.horizontal:  # a horizontal-tangent curve, as flows read left to right
+                    mid = (x0 + x1) / 2
+                    path.cubicTo(mid, y0, mid, y1, x1, y1)
                 else:  # a vertical-tangent curve, as flows read top to bottom
                     mid = (y0 + y1) / 2
                     path.cubicTo(x0, mid, x1, mid, x1, y1)
@@ -191,7 +235,11 @@ class EdgeLayerItem(QGraphicsItem):
         painter.setBrush(self.style.edge)
         for i in shown:
             x, y = self._edges[i].points[-1]
-            painter.drawPolygon(QPolygonF([QPointF(x, y), QPointF(x - 3.5, y - 7), QPointF(x + 3.5, y - 7)]))
+            if self.horizontal:
+                head = [QPointF(x, y), QPointF(x - 7, y - 3.5), QPointF(x - 7, y + 3.5)]
+            else:
+                head = [QPointF(x, y), QPointF(x - 3.5, y - 7), QPointF(x + 3.5, y - 7)]
+            painter.drawPolygon(QPolygonF(head))
         if lod < LABEL_LOD:
             return
         painter.setPen(self.style.label)
@@ -200,4 +248,4 @@ class EdgeLayerItem(QGraphicsItem):
             edge = self._edges[i]
             if self._show_label[i]:
                 x, y = edge.points[0]
-                painter.drawText(QPointF(x + 4, y + 12), edge.label)
+                painter.drawText(QPointF(x + 4, y - 4) if self.horizontal else QPointF(x + 4, y + 12), edge.label)

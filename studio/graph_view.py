@@ -1,12 +1,20 @@
-"""The graph view: paints a laid-out DisplayGraph; zoom, pan, search, selection, heat colouring."""
+"""The graph view: paints a laid-out DisplayGraph; zoom, pan, search, selection, heat colouring.
+
+It opens at 1:1 at the graph's top (its inputs), as Netron does; "Fit" never zooms out
+past a legible scale; the layout direction (top to bottom, left to right) is a toggle whose
+layout runs on a worker; a minimap shows where the view is; weights drawn in a node can be
+clicked; the whole graph exports as PNG or SVG.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPalette, QWheelEvent
+from PySide6.QtGui import QColor, QLinearGradient, QMouseEvent, QPainter, QPalette, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
 from engine.graphview.categories import heat_color
@@ -17,7 +25,9 @@ log = logging.getLogger(__name__)
 
 MIN_SCALE = 1e-4
 MAX_SCALE = 8.0
-READABLE_SCALE = 0.6  # set_graph opens at least this close, at the top, when fitting would be smaller
+OPEN_SCALE = 1.0  # a graph opens at 1:1 (never enlarged past it), at its top
+LEGIBLE_SCALE = 0.75  # "Fit" and select_node never leave labels smaller than this
+READABLE_SCALE = LEGIBLE_SCALE  # the name older callers use
 
 
 class GraphView(QGraphicsView):
@@ -25,12 +35,26 @@ class GraphView(QGraphicsView):
 
     Signals:
         node_selected(str): a node was selected (click, :meth:`select_node`, :meth:`find`).
+        weight_selected(str, str): a weight line inside a node was clicked (node id, weight name).
+        direction_changed(str): the graph shown is now laid out "TB" or "LR".
     """
 
     node_selected = Signal(str)
+    weight_selected = Signal(str, str)
+    direction_changed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, runner: Any = None) -> None:
+        """Args:
+            parent: the owning widget.
+            runner: a :class:`studio.workers.TaskRunner` for re-layouts; without one they run
+                inline (tests, small graphs).
+        """
         super().__init__(parent)
+        self.runner = runner
+        self.direction = "TB"
+        self._variants: dict[int, tuple[DisplayGraph, DisplayGraph]] = {}  # id(original) -> (original, relaid)
+        self._original: DisplayGraph | None = None
+        self._heat: tuple[dict[str, float], str] | None = None
         self.setScene(QGraphicsScene(self))
         self.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
@@ -51,10 +75,62 @@ class GraphView(QGraphicsView):
         self._style = self._make_style()
         self._apply_palette()
         self.scene().selectionChanged.connect(self._on_selection_changed)
+        from studio.minimap import MinimapWidget
+
+        self.minimap = MinimapWidget(self)
+        self.horizontalScrollBar().valueChanged.connect(self.minimap.update)
+        self.verticalScrollBar().valueChanged.connect(self.minimap.update)
 
     # Public API ---------------------------------------------------------------
     def set_graph(self, graph: DisplayGraph) -> None:
-        """Show ``graph``, which must already be laid out (engine.graphview.layout)."""
+        """Show ``graph``, which must already be laid out (engine.graphview.layout).
+
+        A graph laid out in another direction than the view's is shown as it is and laid
+        out again (on the runner) in the view's direction, then swapped in.
+        """
+        self._original = graph
+        variant = self._variants.get(id(graph))
+        if graph.direction != self.direction and variant is not None:
+            self._show(variant[1])
+            return
+        self._show(graph)
+        if graph.direction != self.direction:
+            self._relayout(graph, self.direction)
+
+    def set_direction(self, direction: str) -> None:
+        """Lay the graph out "TB" (top to bottom) or "LR" (left to right); keeps selection and colours."""
+        if direction == self.direction:
+            return
+        self.direction = direction
+        original = self._original
+        if original is None:
+            return
+        if original.direction == direction:
+            self._show(original, keep_state=True)
+        elif id(original) in self._variants:
+            self._show(self._variants[id(original)][1], keep_state=True)
+        else:
+            self._relayout(original, direction)
+
+    def _relayout(self, graph: DisplayGraph, direction: str) -> None:
+        from engine.graphview.layout import relayout
+
+        def done(result: DisplayGraph, original: DisplayGraph = graph) -> None:
+            self._variants[id(original)] = (original, result)
+            if self._original is original and self.direction == result.direction:
+                self._show(result, keep_state=True)
+
+        if self.runner is None:
+            done(relayout(graph, direction))
+            return
+        self.runner.start(f"graph-direction:{id(self)}", f"Lay out {graph.name or 'graph'} ({direction})",
+                          lambda job: relayout(graph, direction), on_result=done)
+
+    def _show(self, graph: DisplayGraph, keep_state: bool = False) -> None:
+        """Put ``graph`` in the scene; ``keep_state``: the same graph in another direction keeps
+        its selection and colours."""
+        selected = self.selected_node() if keep_state and self.graph is not None else None
+        heat = self._heat if keep_state else None
         scene = self.scene()
         self._quiet = True
         try:
@@ -68,7 +144,7 @@ class GraphView(QGraphicsView):
         self.graph = graph
         # Adding thousands of items one by one re-indexes the scene each time; index once after.
         scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
-        self.edge_layer = EdgeLayerItem(graph.edges, self._style)
+        self.edge_layer = EdgeLayerItem(graph.edges, self._style, graph.direction)
         scene.addItem(self.edge_layer)
         for node in graph.nodes:
             item = NodeItem(node, self._style)
@@ -76,15 +152,49 @@ class GraphView(QGraphicsView):
             self.items[node.id] = item
         scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         scene.setSceneRect(QRectF(0, 0, max(graph.width, 1.0), max(graph.height, 1.0)))
+        self._heat = None
+        if heat is not None:
+            self.color_by(*heat)
         self._initial_view()
-        log.debug("graph view: %d node items", len(self.items))
+        self.minimap.set_graph(graph)
+        if selected is not None and selected in self.items:
+            self.select_node(selected)
+        self.direction_changed.emit(graph.direction)
+        log.debug("graph view: %d node items (%s)", len(self.items), graph.direction)
 
     def fit(self) -> None:
-        """Zoom to show the whole graph."""
+        """Zoom to show the whole graph, but never below a legible scale.
+
+        A graph too long to fit legibly (resnet18 top to bottom) is shown at
+        :data:`LEGIBLE_SCALE`, centred across and kept where the view was along the flow;
+        the minimap shows the whole of it.
+        """
         if self.graph is None:
             return
-        self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
-        self._clamp_scale()
+        rect = self.scene().sceneRect()
+        view = self.viewport().rect()
+        if rect.isEmpty() or view.isEmpty():
+            return
+        fit = min(view.width() / rect.width(), view.height() / rect.height())
+        if fit >= LEGIBLE_SCALE:
+            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+            self._clamp_scale()
+            return
+        here = self.mapToScene(view.center())
+        self.resetTransform()
+        self.scale(LEGIBLE_SCALE, LEGIBLE_SCALE)
+        if self.graph.direction == "LR":
+            self.centerOn(QPointF(here.x(), rect.center().y()))
+        else:
+            self.centerOn(QPointF(rect.center().x(), here.y()))
+        self.minimap.update()
+
+    def fit_is_clamped(self) -> bool:
+        """True when the whole graph does not fit at a legible scale."""
+        rect, view = self.scene().sceneRect(), self.viewport().rect()
+        if self.graph is None or rect.isEmpty() or view.isEmpty():
+            return False
+        return min(view.width() / rect.width(), view.height() / rect.height()) < LEGIBLE_SCALE
 
     def zoom_by(self, factor: float) -> None:
         """Zoom in (factor > 1) or out (< 1), within sane limits."""
@@ -94,6 +204,7 @@ class GraphView(QGraphicsView):
         target = min(MAX_SCALE, max(MIN_SCALE, current * factor))
         if target != current:
             self.scale(target / current, target / current)
+            self.minimap.update()
 
     def scale_factor(self) -> float:
         """The current zoom (1.0 = one scene unit per pixel)."""
@@ -144,6 +255,7 @@ class GraphView(QGraphicsView):
 
         Nodes without a value are drawn in a muted grey so the measured ones stand out.
         """
+        self._heat = None if values is None else (dict(values), label)
         if values is None:
             for item in self.items.values():
                 item.reset_fill()
@@ -164,7 +276,39 @@ class GraphView(QGraphicsView):
         self._legend = (label, lo, hi)
         self.viewport().update()
 
+    def export_image(self, path: str | Path) -> Path:
+        """Write the whole graph to ``path`` as PNG (by suffix ``.png``) or SVG (``.svg``).
+
+        PNG renders at 1:1 up to 16,384 pixels on the long side (scaled down past that);
+        SVG is vector, at scene units. Returns the path written.
+
+        Raises:
+            ValueError: no graph is shown, or the suffix is neither .png nor .svg.
+            OSError: the file cannot be written.
+        """
+        from studio.graph_export import export_scene
+
+        if self.graph is None:
+            raise ValueError("there is no graph to export")
+        return export_scene(self.scene(), Path(path), self.graph.name or "graph")
+
     # Qt overrides ---------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        hit: tuple[str, str] | None = None
+        if event.button() == Qt.MouseButton.LeftButton:
+            item = self.itemAt(event.position().toPoint())
+            if isinstance(item, NodeItem):
+                line = item.weight_at(item.mapFromScene(self.mapToScene(event.position().toPoint())))
+                if line is not None:
+                    hit = (item.node_id, item.node.weights[line].name)
+        super().mousePressEvent(event)
+        if hit is not None:
+            self.weight_selected.emit(*hit)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.minimap.reposition()
+
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
         delta = event.angleDelta().y() or event.pixelDelta().y()
         if delta:
@@ -220,21 +364,26 @@ class GraphView(QGraphicsView):
         self.setBackgroundBrush(self.palette().color(QPalette.ColorRole.Base))
 
     def _initial_view(self) -> None:
-        """Fit when the whole graph is readable; otherwise open readable at the top (the inputs)."""
+        """1:1 at the graph's top (left edge when laid out left to right), as Netron opens.
+
+        A graph smaller than the view is centred; a wider one is centred on its first row.
+        """
         self.resetTransform()
         rect = self.scene().sceneRect()
         view = self.viewport().rect()
-        if rect.isEmpty() or view.isEmpty():
+        if rect.isEmpty() or view.isEmpty() or self.graph is None:
             return
-        fit = min(view.width() / rect.width(), view.height() / rect.height())
-        if fit >= READABLE_SCALE:
-            self.fit()
-            return
-        scale = max(READABLE_SCALE, min(1.0, view.width() / rect.width()))
+        scale = OPEN_SCALE
         self.scale(scale, scale)
-        first = next((n for n in self.graph.nodes if n.layer == 0), None) if self.graph else None
-        x = first.x if first is not None else rect.center().x()
-        self.centerOn(QPointF(x, rect.top() + view.height() / scale / 2))
+        half_w, half_h = view.width() / scale / 2, view.height() / scale / 2
+        first = [n for n in self.graph.nodes if n.layer == 0] or self.graph.nodes[:1]
+        if self.graph.direction == "LR":
+            x = rect.left() + half_w if rect.width() > 2 * half_w else rect.center().x()
+            y = first[0].y if rect.height() > 2 * half_h else rect.center().y()
+        else:
+            y = rect.top() + half_h if rect.height() > 2 * half_h else rect.center().y()
+            x = first[0].x if rect.width() > 2 * half_w else rect.center().x()
+        self.centerOn(QPointF(x, y))
 
     def _clamp_scale(self) -> None:
         current = self.scale_factor()

@@ -164,6 +164,8 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, document: Document) -> None:
         view = DocumentView(document, self.runner, self)
         view.node_selected.connect(self._on_node_selected)
+        if view.graph_view is not None:  # a weight clicked inside a node: its values and statistics
+            view.graph_view.weight_selected.connect(self.properties.show_weight)
         view.mode_changed.connect(lambda mode, v=view: self._on_mode_changed(v, mode))
         if view.params_view is not None:
             view.params_view.diff_requested.connect(lambda v=view: self.diff_params(v.document))
@@ -364,8 +366,12 @@ class MainWindow(QMainWindow):
         geometry, state = self.settings.geometry(), self.settings.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
-        if state is None or not self.restoreState(state):
+        restored = state is not None and self.restoreState(state)
+        if not restored:
             QTimer.singleShot(0, self._default_dock_sizes)  # sizes apply once the window is laid out
+        from studio.dock_bar import collapse_bottom_docks  # bottom docks hidden until used (dock_bar.py)
+
+        self.dock_bar = collapse_bottom_docks(self, first_launch=not restored)
 
     def _default_dock_sizes(self) -> None:
         self.resizeDocks([self.outline_dock, self.properties_dock], [360, 340], Qt.Orientation.Horizontal)

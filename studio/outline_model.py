@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from engine.graphview.build import PLUMBING
 from engine.graphview.categories import UNLOWERED_COLOR
 from engine.inspect import human_bytes, shape_text
 from studio.icons import icon
@@ -21,7 +22,7 @@ PAYLOAD_ROLE = Qt.ItemDataRole.UserRole + 1
 KIND_ROLE = Qt.ItemDataRole.UserRole + 2
 
 _ICONS = {"input": "tensor", "output": "tensor", "param": "params", "op": "node", "node": "node",
-          "section": "info"}
+          "section": "info", "plumbing": "node"}
 
 
 @dataclass(eq=False)
@@ -44,6 +45,14 @@ class OutlineItem:
 
     def row(self) -> int:
         return self.parent.children.index(self) if self.parent else 0
+
+
+PLUMBING_NOTE = ("MindSpore side-effect plumbing and constants: the graph draws them as edges, "
+                 "weights and attributes")
+
+
+def _title(node: Any) -> str:
+    return getattr(node, "title", "") or node.name or node.id
 
 
 def build_outline(summary: Any, graph: Any = None, mode: str = "canonical") -> OutlineItem:
@@ -84,16 +93,26 @@ def build_outline(summary: Any, graph: Any = None, mode: str = "canonical") -> O
                                                 error=True, reason=str(entry["reason"])))
                 for node in by_op.get(op, []):
                     if getattr(node, "lowering", "") == "failed":
-                        group.add(OutlineItem("node", (node.name or node.id, op, "", ""), node.id, error=True,
+                        group.add(OutlineItem("node", (_title(node), op, "", ""), node.id, error=True,
                                               reason=node.lowering_reason))
         failed_ops = {str(e["primitive"]) for e in unlowered}
-        nodes = root.add(OutlineItem("section", (f"{label} ({sum(counts.values())})", "", "", ""), key="nodes"))
-        for op, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        # MindSpore's plumbing (Load, Depend, UpdateState, MakeTuple, Constant...) is not drawn:
+        # the graph resolves it into edges, weights and attributes. Count it apart.
+        plumbing = {op: c for op, c in counts.items() if use_source and (op in PLUMBING or op == "Constant")}
+        compute = {op: c for op, c in counts.items() if op not in plumbing}
+        nodes = root.add(OutlineItem("section", (f"{label} ({sum(compute.values())})", "", "", ""), key="nodes"))
+        for op, count in sorted(compute.items(), key=lambda kv: (-kv[1], kv[0])):
             group = nodes.add(OutlineItem("op", (op, "", "", str(count)), op, key=f"op:{op}", error=op in failed_ops))
             for node in by_op.get(op, []):
                 failed = getattr(node, "lowering", "") == "failed"
-                group.add(OutlineItem("node", (node.name or node.id, op, "", ""), node.id, error=failed,
+                group.add(OutlineItem("node", (_title(node), op, "", ""), node.id, error=failed,
                                       reason=node.lowering_reason if failed else ""))
+        if plumbing:
+            hidden = root.add(OutlineItem("section", (f"Plumbing, not drawn ({sum(plumbing.values())})", "", "", ""),
+                                          key="plumbing", reason=PLUMBING_NOTE))
+            for op, count in sorted(plumbing.items(), key=lambda kv: (-kv[1], kv[0])):
+                hidden.add(OutlineItem("plumbing", (op, "", "", str(count)), op, key=f"plumbing:{op}",
+                                       reason=PLUMBING_NOTE))
     meta = root.add(OutlineItem("section", ("Metadata", "", "", ""), key="metadata"))
     meta.add(OutlineItem("meta", ("format", summary.format, "", ""), ("format", summary.format)))
     if summary.producer:
@@ -174,7 +193,10 @@ class OutlineModel(QAbstractItemModel):
             return None
         item = self.item(index)
         if role == Qt.ItemDataRole.ToolTipRole and item.reason:
-            return f"not converted to ONNX: {item.reason}"
+            return item.reason if item.kind in ("plumbing", "section") else f"not converted to ONNX: {item.reason}"
+        if role == Qt.ItemDataRole.ToolTipRole and item.kind == "node" and isinstance(item.payload, str) \
+                and index.column() == 0 and item.payload != item.columns[0]:
+            return f"{item.columns[0]}\nin the file: {item.payload}"
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return item.columns[index.column()] if index.column() < len(item.columns) else ""
         if role == Qt.ItemDataRole.ForegroundRole and item.error:

@@ -102,6 +102,9 @@ class PropertiesView(QWidget):
             count = sum(1 for n in graph.nodes if n.op_type == payload) if graph else 0
             self.title.setText(f"Op type {payload}")
             self._rows(None, [("op type", payload), ("nodes shown in graph", str(count))])
+        elif kind == "plumbing":
+            self.title.setText(f"MindSpore plumbing: {payload}")
+            self._rows(None, [("op type", payload), ("drawn", "no: resolved into edges, weights and attributes")])
         elif kind == "meta":
             self.title.setText(f"Metadata: {payload[0]}")
             self._rows(None, [(str(payload[0]), value_text(payload[1], 2000))])
@@ -150,6 +153,56 @@ class PropertiesView(QWidget):
         if self.current and self.current[0] == "param" and self.current[1].name == name:
             self._rows("Statistics", [("error", describe(exc).one_line())])
 
+    def show_weight(self, node_id: str, name: str) -> None:
+        """Show one weight of a node: shape and dtype now, statistics and values from a worker."""
+        graph = self._graph()
+        node = graph.node(node_id) if graph is not None and node_id in graph else None
+        weight = next((w for w in node.weights if w.name == name), None) if node is not None else None
+        self.clear()
+        self.current = ("weight", name)
+        label = weight.label if weight is not None else name
+        self.title.setText(f"Weight {label}  {name}")
+        rows = [("name", name)]
+        if weight is not None:
+            rows += [("role", weight.role or "-"), ("shape", weight.shape_text), ("dtype", weight.dtype or "?")]
+        if node is not None:
+            rows.append(("node", f"{node.op_type}  {node.title}"))
+        self._rows(None, rows)
+        if self.document is None:
+            return
+        model = self.document.model
+
+        def compute(job: Any) -> Any:
+            from engine.graphview.weights import summarize_weight
+
+            return summarize_weight(model, name)
+
+        self.runner.start("properties", f"Statistics of {name}", compute,
+                          on_result=lambda summary, n=name: self._on_weight(n, summary),
+                          on_error=lambda exc, n=name: self._on_weight_error(n, exc))
+
+    def _on_weight(self, name: str, summary: Any) -> None:
+        if self.current != ("weight", name):
+            return  # the selection moved on
+        if summary is None:
+            self._rows("Statistics", [("values", "not stored in this file")])
+            return
+        self.stats = summary.stats
+        stats = summary.stats
+        rows = [("elements", f"{summary.size:,}"), ("min", f"{stats.min:.6g}"), ("max", f"{stats.max:.6g}"),
+                ("mean", f"{stats.mean:.6g}"), ("std", f"{stats.std:.6g}"), ("zeros", f"{stats.zeros:,}")]
+        if summary.nonfinite:
+            rows.append(("NaN or Inf", f"{summary.nonfinite:,}"))
+        self._rows("Statistics", rows)
+        self._rows("Values", [("first", summary.head_text())])
+        if stats.counts:
+            self._bars.setData(np.asarray(stats.edges), np.asarray(stats.counts, dtype=float))
+            self.histogram.show()
+
+    def _on_weight_error(self, name: str, exc: BaseException) -> None:
+        if self.current == ("weight", name):
+            self._rows("Statistics", [("error", describe(exc).one_line())])
+
     def show_node(self, node_id: str, measure: tuple[str, float] | None = None) -> None:
         """Show a graph node: op, attributes, inputs, outputs and the weights it consumes.
 
@@ -164,8 +217,11 @@ class PropertiesView(QWidget):
             return
         node = graph.node(node_id)
         self.current = ("node", node_id)
-        self.title.setText(f"{node.op_type}  {node.name}")
-        self._rows(None, [("name", node.name), ("op type", node.op_type), ("category", node.category)])
+        self.title.setText(f"{node.op_type}  {node.title}")
+        names = [("name", node.title)]
+        if node.name and node.name != node.title:
+            names.append(("name in file", node.name))
+        self._rows(None, [*names, ("op type", node.op_type), ("category", node.category)])
         if measure is not None:
             self._rows(None, [(measure[0] or "value", f"{measure[1]:.4g}")])
         if node.lowering == "failed":
@@ -175,10 +231,11 @@ class PropertiesView(QWidget):
         elif node.lowering == "ok":
             self._rows("ONNX conversion", [("status", "lowered"), ("ONNX ops", ", ".join(node.lowered_to) or "(none)")])
         self._rows("Attributes", [(k, value_text(v)) for k, v in node.attributes.items()] or [("(none)", "")])
-        self._rows("Inputs", [(str(i), t) for i, t in enumerate(node.inputs)] or [("(none)", "")])
+        labels = node.input_labels if len(node.input_labels) == len(node.inputs) else node.inputs
+        self._rows("Inputs", [(str(i), t) for i, t in enumerate(labels)] or [("(none)", "")])
         self._rows("Outputs", [(str(i), t) for i, t in enumerate(node.outputs)] or [("(none)", "")])
         if node.weights:
-            self._rows("Weights", [(w.name, " ".join(x for x in (w.dtype, w.shape_text, w.value) if x))
+            self._rows("Weights", [(w.label, " ".join(x for x in (w.name, w.dtype, w.value) if x))
                                    for w in node.weights])
 
     def _graph(self) -> Any:

@@ -8,10 +8,10 @@ TupleGetItem) is resolved away so only compute ops remain.
 
 from __future__ import annotations
 
-from engine.model import approx_size  # noqa: E402
-
 import logging
+from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from onnx import helper, numpy_helper
 
 from engine.graphview.categories import IO, category_of
 from engine.graphview.graph import INPUT, OP, OUTPUT, DisplayEdge, DisplayGraph, DisplayNode, WeightInfo
+from engine.model import approx_size
 
 if TYPE_CHECKING:
     from engine.model import Model, SourceNode
@@ -119,6 +120,67 @@ def short_name(name: str, scope: str = "") -> str:
     return tail if len(tail) <= 24 else tail[:21] + "..."
 
 
+def scope_path(name: str, scope: str = "") -> str:
+    """The readable name of a node with a MindSpore scope, without truncation; "" without one.
+
+    "Default/layer1-SequentialCell/0-BasicBlock/conv1-Conv2d/Conv2D-op0" -> "layer1.0.conv1";
+    an op directly under the root cell ("Default/Flatten-op0") -> "Flatten-op0". Names that
+    are not MindSpore scopes (no "Cell-Type" parts) give "".
+    """
+    path = scope or (name if "/" in name else "")
+    parts = [p for p in path.split("/") if p]
+    if parts and (parts[0] == "Default" or parts[0].endswith("-Default")):
+        parts = parts[1:]
+    if not parts or not any("-" in p for p in parts):
+        return ""
+    modules = [p.split("-", 1)[0] for p in parts[:-1]]
+    return ".".join(modules) if modules else parts[-1]
+
+
+def assign_display_names(nodes: Iterable[DisplayNode]) -> None:
+    """Make op nodes' ``display_name`` unique within the graph (``name`` where it is empty).
+
+    A module path several nodes share is told apart by op type where that differs
+    ("conv1" for the Conv2D, "conv1/BiasAdd"), else numbered from the second use on (a ReLU
+    cell applied twice: "layer1.0.relu", "layer1.0.relu (2)").
+    """
+    seen: Counter[str] = Counter()
+    taken: set[str] = set()
+    first_op: dict[str, str] = {}
+    for node in nodes:
+        if node.kind != OP:
+            continue
+        base = node.display_name or node.name or node.id
+        if node.display_name and first_op.setdefault(base, node.op_type) != node.op_type:
+            base = f"{base}/{node.op_type}"
+        seen[base] += 1
+        text = base if seen[base] == 1 else f"{base} ({seen[base]})"
+        while text in taken:
+            seen[base] += 1
+            text = f"{base} ({seen[base]})"
+        taken.add(text)
+        node.display_name = text
+
+
+@lru_cache(maxsize=512)
+def _schema_inputs(op_type: str, domain: str) -> tuple[tuple[str, ...], bool]:
+    """The formal input names of an ONNX operator, and whether the last one is variadic."""
+    try:
+        schema = onnx.defs.get_schema(op_type, domain=domain)
+    except Exception:  # an unknown or custom op: roles fall back to the weight's name
+        return (), False
+    variadic = bool(schema.inputs) and schema.inputs[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+    return tuple(i.name for i in schema.inputs), variadic
+
+
+def onnx_input_role(node: onnx.NodeProto, position: int) -> str:
+    """The schema's name for input ``position`` of ``node`` ("W" and "B" for a Conv), or ""."""
+    names, variadic = _schema_inputs(node.op_type, node.domain or "")
+    if position < len(names):
+        return names[position]
+    return names[-1] if names and variadic else ""
+
+
 # --- canonical (ONNX) -------------------------------------------------------------------
 
 
@@ -184,6 +246,12 @@ def _weight_from_tensor(tensor: onnx.TensorProto, name: str | None = None) -> We
     return WeightInfo(name or tensor.name, tuple(int(d) for d in tensor.dims), dtype, value)
 
 
+def _with_role(weight: WeightInfo, role: str) -> WeightInfo:
+    if not role or weight.role == role:
+        return weight
+    return WeightInfo(weight.name, weight.shape, weight.dtype, weight.value, role)
+
+
 def _unique_id(wanted: str, fallback: str, used: set[str]) -> str:
     base = wanted or fallback
     node_id, k = base, 1
@@ -232,12 +300,14 @@ def _from_onnx(model: onnx.ModelProto) -> DisplayGraph:
             continue
         node_id = _unique_id(node.name, f"{node.op_type}_{i}", used)
         op = node.op_type if not node.domain or node.domain == "ai.onnx" else f"{node.domain}.{node.op_type}"
+        node_weights = [_with_role(weights[n], onnx_input_role(node, pos))
+                        for pos, n in enumerate(node.input) if n in weights]
         result.nodes.append(DisplayNode(
             id=node_id, label=node.op_type, name=node.name or node_id, op_type=op,
             category=category_of(node.op_type), attributes=_onnx_attributes(node),
-            inputs=list(node.input), outputs=list(node.output),
-            weights=[weights[n] for n in node.input if n in weights],
+            inputs=list(node.input), outputs=list(node.output), weights=node_weights,
             kind=OP, short_name=short_name(node.name) if node.name else "",
+            display_name=scope_path(node.name) if node.name else "",
         ))
         for out in node.output:
             if out:
@@ -255,6 +325,7 @@ def _from_onnx(model: onnx.ModelProto) -> DisplayGraph:
         )
         result.nodes.append(out_node)
         _add_edges(result, out_node, [vi.name], producer, types)
+    assign_display_names(result.nodes)
     log.debug("canonical display graph: %d nodes, %d edges", len(result.nodes), len(result.edges))
     return result
 

@@ -20,12 +20,20 @@ class WeightInfo:
         shape: its dimensions, or None when not known.
         dtype: numpy-style dtype name ("float32"), or "" when not known.
         value: a short rendering of the value for small constants, else "".
+        role: the input it fills ("W", "B", "scale"): the operator schema's input name for
+            ONNX, the parameter name's last part for MindSpore ("weight" -> "W").
     """
 
     name: str
     shape: tuple[int | str, ...] | None = None
     dtype: str = ""
     value: str = ""
+    role: str = ""
+
+    @property
+    def label(self) -> str:
+        """What the node's box shows for this weight: ``W<64x3x7x7>``, ``B<64>`` (Netron's style)."""
+        return f"{self.role or weight_role(self.name)}<{self.shape_text}>"
 
     @property
     def shape_text(self) -> str:
@@ -33,6 +41,12 @@ class WeightInfo:
         if self.shape is None:
             return "?"
         return "x".join(str(d) for d in self.shape) if self.shape else "scalar"
+
+
+def weight_role(name: str) -> str:
+    """A short role for a weight from its name: "conv1.weight" -> "W", "fc.bias" -> "B", "bn.gamma" -> "gamma"."""
+    tail = name.rsplit(":", 1)[-1].rsplit("/", 1)[-1].rsplit(".", 1)[-1]
+    return {"weight": "W", "bias": "B"}.get(tail.lower(), tail or "?")
 
 
 @dataclass
@@ -59,6 +73,11 @@ class DisplayNode:
             input comes from a failed node) or "" (not tracked).
         lowering_reason: why a node failed or was skipped.
         lowered_to: the ONNX op types a source node became.
+        display_name: the name a person reads, unique in the graph: the module path of a
+            MindSpore scope ("layer1.0.conv1") where the file has one, else ``name``.
+        input_labels: one readable text per entry of ``inputs`` ("conv1.weight" for a
+            parameter read through ``Load``, the producer's display name, a constant's value);
+            empty when the inputs already read well.
     """
 
     id: str
@@ -80,6 +99,13 @@ class DisplayNode:
     lowering: str = ""
     lowering_reason: str = ""
     lowered_to: list[str] = field(default_factory=list)
+    display_name: str = ""
+    input_labels: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        """The display name, else the name in the file, else the id."""
+        return self.display_name or self.name or self.id
 
     @property
     def rect(self) -> tuple[float, float, float, float]:
@@ -117,6 +143,9 @@ class DisplayGraph:
         edges: one per (source, target, tensor).
         mode: "source" (the file's own graph) or "canonical" (the ONNX it became).
         name: the graph's name.
+        direction: "TB" (top to bottom) or "LR" (left to right), set by layout.
+        hidden_ops: op type -> count of the file's nodes the graph does not draw (MindSpore
+            plumbing and constants, resolved into edges, weights and attributes).
         width: scene width after layout.
         height: scene height after layout.
     """
@@ -127,6 +156,8 @@ class DisplayGraph:
     name: str = ""
     width: float = 0.0
     height: float = 0.0
+    direction: str = "TB"
+    hidden_ops: dict[str, int] = field(default_factory=dict)
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def node(self, node_id: str) -> DisplayNode:
@@ -147,7 +178,7 @@ class DisplayGraph:
 
 
 def search(graph: DisplayGraph, text: str) -> list[str]:
-    """Ids of nodes whose name, short name or op type contains ``text``, case-insensitively.
+    """Ids of nodes whose name, display name or op type contains ``text``, case-insensitively.
 
     Exact op-type matches come first, then the rest, each group in graph order, so a search
     for "conv" lands on a Conv before a node merely named "...conv...".
@@ -161,6 +192,7 @@ def search(graph: DisplayGraph, text: str) -> list[str]:
         op = node.op_type.lower()
         if op == needle:
             exact.append(node.id)
-        elif needle in op or needle in node.name.lower() or needle in node.short_name.lower():
+        elif (needle in op or needle in node.name.lower() or needle in node.short_name.lower()
+              or needle in node.display_name.lower()):
             partial.append(node.id)
     return exact + partial

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.graphview.build import PLUMBING, shape_text, short_name, summarise
+from collections import Counter
+
+from engine.graphview.build import PLUMBING, assign_display_names, scope_path, shape_text, short_name, summarise
 from engine.graphview.categories import IO, category_of
 from engine.graphview.graph import INPUT, OP, OUTPUT, DisplayEdge, DisplayGraph, DisplayNode, WeightInfo
 
@@ -66,6 +68,23 @@ def _shape_label(attrs: dict[str, Any], index: int = 0) -> str:
             return shape_text(int(d) for d in arr)
         return ""
     return ""
+
+
+def _input_label(refs: list[Ref], titles: dict[str, str]) -> str:
+    """What a person reads for one input: a parameter name, the producer's name, a value."""
+    if not refs:
+        return "(state)"  # a monad or UpdateState: ordering, not data
+    texts = []
+    for ref in refs:
+        if ref[0] == "weight":
+            texts.append(str(ref[1]).rsplit(":", 1)[-1] if ":" in str(ref[1]) else str(ref[1]))
+        elif ref[0] == "node":
+            texts.append(titles.get(ref[1], ref[1]) + (f" [{ref[3]}]" if ref[3] else ""))
+        elif ref[0] == "const":
+            texts.append(f"constant {summarise(ref[1])}")
+        else:
+            texts.append(f"input {ref[1]}")
+    return ", ".join(texts)
 
 
 class SourceResolver:
@@ -159,9 +178,11 @@ class SourceResolver:
         graph = DisplayGraph(mode="source", name=self.model.name)
         used: set[str] = set()
         compute: list[tuple[SourceNode, DisplayNode]] = []
+        hidden: Counter[str] = Counter()
         for i, node in enumerate(self.nodes):
             op = _op(node)
             if op == "Constant" or op in PLUMBING:
+                hidden[op] += 1
                 continue
             node_id = node.name or f"{op}_{i}"
             k = 1
@@ -177,16 +198,20 @@ class SourceResolver:
                 id=node_id, label=op, name=node.name, op_type=op, category=category_of(op),
                 attributes=attrs, inputs=list(node.inputs), outputs=list(node.outputs),
                 kind=OP, short_name=short_name(node.name, node.scope),
-                lowering=node.lowering, lowering_reason=node.lowering_reason, lowered_to=list(node.lowered_to),
+                display_name=scope_path(node.name, node.scope), lowering=node.lowering, lowering_reason=node.lowering_reason, lowered_to=list(node.lowered_to),
             )))
 
         inputs: dict[str, DisplayNode] = {}
         edges: list[DisplayEdge] = []
+        resolved: list[list[list[Ref]]] = []
         for node, dnode in compute:
             names = node.attributes.get("input_names")
             seen: set[tuple[str, str]] = set()
+            resolved.append([])
             for pos, value in enumerate(node.inputs):
-                for ref in self.resolve(value):
+                refs = self.resolve(value)
+                resolved[-1].append(refs)
+                for ref in refs:
                     kind = ref[0]
                     if kind == "weight":
                         dnode.weights.append(self._weight(ref[1]))
@@ -225,6 +250,11 @@ class SourceResolver:
 
         graph.nodes = [*inputs.values(), *(d for _, d in compute), *outputs]
         graph.edges = edges
+        graph.hidden_ops = dict(sorted(hidden.items()))
+        assign_display_names(d for _, d in compute)
+        titles = {d.id: d.title for _, d in compute}
+        for (_, dnode), per_input in zip(compute, resolved):
+            dnode.input_labels = [_input_label(refs, titles) for refs in per_input]
         log.debug("source display graph: %d of %d nodes shown, %d edges",
                   len(graph.nodes), len(self.nodes), len(edges))
         return graph

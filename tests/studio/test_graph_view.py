@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QImage, QPalette
 from engine import formats
 from engine.graphview import build_display_graph, layout
 from studio.graph_items import NodeItem
-from studio.graph_view import GraphView
+from studio.graph_view import LEGIBLE_SCALE, GraphView
 from tests_helpers import fixture_by_name
 
 
@@ -79,14 +79,25 @@ def test_color_by_changes_brush(view: GraphView) -> None:
 
 
 def test_zoom_and_fit(view: GraphView) -> None:
+    view.resize(700, 1600)  # tall enough for lenet5 (weights drawn in the boxes) at a legible scale
     view.fit()
     fitted = view.scale_factor()
+    assert not view.fit_is_clamped() and fitted >= LEGIBLE_SCALE
     rect = view.mapFromScene(view.scene().sceneRect()).boundingRect()
     assert view.viewport().rect().adjusted(-2, -2, 2, 2).contains(rect)
     view.zoom_by(2.0)
     assert view.scale_factor() == pytest.approx(fitted * 2)
     view.zoom_by(0.0)  # ignored
     assert view.scale_factor() == pytest.approx(fitted * 2)
+
+
+def test_fit_clamps_to_a_legible_zoom(view: GraphView) -> None:
+    view.resize(700, 300)  # the whole graph would need far less than a legible scale
+    view.fit()
+    assert view.fit_is_clamped()
+    assert view.scale_factor() == pytest.approx(LEGIBLE_SCALE)
+    view.zoom_by(0.5)  # zooming out by hand still goes below it
+    assert view.scale_factor() == pytest.approx(LEGIBLE_SCALE / 2)
 
 
 def test_grab_to_png_shows_the_graph(qtbot, view: GraphView, tmp_path: Path) -> None:
