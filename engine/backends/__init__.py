@@ -88,15 +88,11 @@ def open_session(
     if not info.available:
         raise TargetError(f"target {info.name} is not available: {info.reason}; available here: {available}")
     backend = next(b for b in backends() if b.name == backend_name)
-    note = ""
     if options.precision != "fp32":
-        from engine.backends.precision import at_precision
-
-        job.report(0.0, f"converting to {options.precision}")
-        model, note = at_precision(model, options.precision, info.name, job=job)
+        # Conversion needs the optimizer, which opens sessions itself: it lives above this layer.
+        raise TargetError(f"precision {options.precision} is applied by converting the model first: "
+                          "open the session with engine.precision.open_session")
     session = backend.open(model, device, options, job)
-    if note:
-        session.info["precision"] = note
     job.report(0.0, f"opening {info.name}")
     session.activate()
     return session

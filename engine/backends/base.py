@@ -33,7 +33,7 @@ class TargetOptions:
             backend has one, e.g. ONEDNN_MAX_CPU_ISA for MindSpore); recorded with results.
         profile: collect a per-node profile (ONNX Runtime).
         precision: "fp32" (the model as given), "fp16" or "int8": the model is converted in
-            memory (with parity proven) before the session opens; see backends.precision.
+            memory (with parity proven) before the session opens; see engine.precision.
     """
 
     threads: int | None = None

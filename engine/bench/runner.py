@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.backends import DEFAULT_TARGET, TargetOptions, canonical_name, open_session
+from engine.backends import DEFAULT_TARGET, TargetOptions, canonical_name
 from engine.bench.stats import UNSTABLE_CV, LatencyStats
 from engine.errors import Cancelled, InputError
 from engine.inputs import check_feeds, make_feeds
 from engine.jobs import Job, as_job
+from engine.precision import open_session  # applies options.precision (fp16, int8), then opens
 
 if TYPE_CHECKING:
     from engine.bench.profile import ProfileResult

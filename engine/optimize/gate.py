@@ -12,7 +12,8 @@ import numpy as np
 import onnx
 
 from engine.errors import Cancelled, EngineError
-from engine.jobs import Job
+from engine.bench.stats import LatencyStats
+from engine.jobs import Job, as_job
 from engine.model import Model
 from engine.optimize.report import ParitySummary
 
@@ -70,7 +71,7 @@ class Gate:
 
     def judge(self, outputs: dict[str, np.ndarray], precision: str) -> ParitySummary:
         """Parity of ``outputs`` against the reference at ``precision`` (a validate name)."""
-        from engine.validate import compare_outputs
+        from engine.validate.parity import compare_outputs  # the module: the package also holds the runners
 
         try:
             report = compare_outputs(self.reference, outputs, rtol=self.rtol, atol=self.atol,
@@ -118,23 +119,34 @@ class Gate:
 
     def latency(self, model: Model, job: Job | None = None, iterations: int | None = None) -> float | None:
         """Median latency in ms over a small benchmark; None if the target cannot run it."""
-        from engine.bench import benchmark
-
         try:
-            result = benchmark(model, self.target, warmup=self.warmup, iterations=iterations or self.iterations,
-                               feeds=self.feeds, job=job)
+            latencies = self.latencies_ns(model, iterations or self.iterations, job=job)
         except Cancelled:
             raise
         except EngineError as exc:
             log.info("cannot time candidate: %s", exc)
             return None
-        return float(result.stats.median_ms)
+        return float(LatencyStats.from_ns(latencies).median_ms)
 
-    def latencies_ns(self, model: Model, iterations: int) -> list[int]:
-        from engine.bench import benchmark
+    def latencies_ns(self, model: Model, iterations: int, job: Job | None = None) -> list[int]:
+        """Per-run latencies in ns, timed as ``dstudio bench`` times them (one first run,
+        ``warmup`` untimed runs in all, then ``iterations`` timed ones, each a host-to-host call).
 
-        result = benchmark(model, self.target, warmup=self.warmup, iterations=iterations, feeds=self.feeds)
-        return list(result.latencies_ns)
+        The gate opens backend sessions itself (fp32, default options) rather than calling
+        :func:`engine.bench.benchmark`: bench applies precisions through this optimizer.
+        """
+        from engine.backends import open_session
+
+        job = as_job(job)
+        latencies: list[int] = []
+        with open_session(model, self.target, job=job) as session:
+            session.infer(self.feeds)
+            for _ in session.timed(self.feeds, iterations=max(self.warmup - 1, 0), cancel=job.cancel):
+                job.check()
+            for ns in session.timed(self.feeds, iterations=iterations, cancel=job.cancel):
+                latencies.append(ns)
+                job.check()
+        return latencies
 
 
 def run(model: Model, target: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

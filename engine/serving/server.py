@@ -114,7 +114,8 @@ class ServedModel:
 
 def open_model(model: Model, name: str, target: str, *, workers: int = 1, options: TargetOptions | None = None) -> ServedModel:
     """Open ``workers`` sessions of ``model`` on ``target`` (each checked with one run of seeded inputs)."""
-    from engine.backends import canonical_name, open_session
+    from engine.backends import canonical_name
+    from engine.precision import open_session
     from engine.inputs import make_feeds
 
     if workers < 1:

@@ -295,7 +295,7 @@ def _fit(picks: list[int], cuts: list[list[str]], max_tensors: int, known: Mappi
 
 def _run_marked(model: Model, target: str, tensors: list[str], feeds, options) -> dict[str, np.ndarray]:
     """Run ``model`` on ``target`` with ``tensors`` added as graph outputs; return them."""
-    from engine.backends import open_session
+    from engine.precision import open_session  # applies options.precision (fp16, int8) first
 
     proto = model.require_graph()
     existing = {o.name for o in proto.graph.output}

@@ -239,7 +239,8 @@ def _check_targets(targets: Sequence[str]) -> None:
 
 
 def _run(model: Model, target: str, feeds: Mapping[str, np.ndarray], options) -> tuple[Run, dict | None]:
-    from engine.backends import canonical_name, open_session
+    from engine.backends import canonical_name
+    from engine.precision import open_session
 
     name = canonical_name(target)
     run = Run(label=f"{model.name} on {name}", model=model.name, target=name)

@@ -231,7 +231,8 @@ def test_cancel_interrupts_a_long_inference_in_flight():
 @pytest.mark.parametrize("precision,marker", [("fp16", "Cast"), ("int8", "QuantizeLinear")])
 def test_precision_converts_in_memory_with_parity(precision, marker):
     """A lower precision is applied by conversion (proved by the optimize gate), and recorded."""
-    from engine.backends import TargetOptions, open_session
+    from engine.backends import TargetOptions
+    from engine.precision import open_session
 
     model = _lenet()
     options = TargetOptions(precision=precision)
@@ -246,7 +247,7 @@ def test_precision_converts_in_memory_with_parity(precision, marker):
 
 def test_precision_is_refused_on_mindspore_and_unknown_values():
     from engine.backends import TargetOptions
-    from engine.backends.precision import at_precision
+    from engine.precision import at_precision
 
     with pytest.raises(TargetError, match="for ONNX targets"):
         at_precision(_lenet(), "fp16", "mindspore:cpu")

@@ -1,12 +1,25 @@
-"""Running a target at a lower precision: the model is converted in memory, with parity proven."""
+"""Running a target at a lower precision: the model is converted in memory, with parity proven.
+
+This sits above both the backends and :mod:`engine.optimize` (whose parity gate opens
+backend sessions): the runners (bench, validate, serving) open sessions through
+:func:`open_session` here, which converts and then opens a plain fp32 session below.
+``engine.backends`` itself never imports the optimizer, so the layers stay acyclic.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
+from engine.backends import DEFAULT_TARGET, TargetOptions, canonical_name
+from engine.backends import open_session as open_backend_session
 from engine.errors import TargetError
 from engine.jobs import Job, as_job
 from engine.model import Model
+
+if TYPE_CHECKING:
+    from engine.backends.base import Session
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +65,24 @@ def at_precision(model: Model, precision: str, target: str, *, job: Job | None =
     note = f"{precision} via the {preset} preset" + (f" (cosine {cosine:.5f} to fp32)" if cosine is not None else "")
     log.info("%s: %s", model.name, note)
     return result.model, note
+
+
+def open_session(model: Model, target: str = DEFAULT_TARGET, options: TargetOptions | None = None, *,
+                 job: Job | None = None) -> Session:
+    """:func:`engine.backends.open_session`, with ``options.precision`` applied first.
+
+    fp16 and int8 convert ``model`` in memory (:func:`at_precision`), then open it as given;
+    the session's ``info["precision"]`` says how.
+
+    Raises:
+        TargetError: as :func:`engine.backends.open_session`, or the precision cannot be applied.
+    """
+    options = options or TargetOptions()
+    job = as_job(job)
+    if options.precision == "fp32":
+        return open_backend_session(model, target, options, job=job)
+    job.report(0.0, f"converting to {options.precision}")
+    converted, note = at_precision(model, options.precision, canonical_name(target), job=job)
+    session = open_backend_session(converted, target, dataclasses.replace(options, precision="fp32"), job=job)
+    session.info["precision"] = note
+    return session
