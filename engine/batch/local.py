@@ -27,34 +27,39 @@ def run_sequential(items: list[Item], cancel: Callable[[], bool]) -> Iterator[tu
         yield key, run_job(task)
 
 
-def run_pool(items: list[Item], workers: int, cancel: Callable[[], bool]) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """Every job in a pool of ``workers`` processes; results are yielded as jobs finish."""
+def run_pool(items: list[Item], workers: int, cancel: Callable[[], bool],
+             fn: Callable[[JobTask], dict[str, Any]] = run_job) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Every job in a pool of ``workers`` processes; results are yielded as jobs finish.
+
+    Args:
+        items: (key, task) per model.
+        workers: pool size.
+        cancel: checked after each result; pending jobs are dropped and running ones left to end.
+        fn: the job function (module level, so a spawned worker can import it).
+    """
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     retry: list[Item] = []
-    with _pool(workers) as pool:
-        futures = {pool.submit(run_job, task): (key, task) for key, task in items}
-        try:
-            for fut in as_completed(futures):
-                key, task = futures[fut]
-                try:
-                    yield key, fut.result()
-                except BrokenProcessPool:
-                    retry.append((key, task))
-                if cancel():
-                    for f in futures:
-                        f.cancel()
-                    return
-        finally:
-            for f in futures:
-                f.cancel()
+    pool = _pool(workers)
+    try:
+        futures = {pool.submit(fn, task): (key, task) for key, task in items}
+        for fut in as_completed(futures):
+            key, task = futures[fut]
+            try:
+                yield key, fut.result()
+            except BrokenProcessPool:
+                retry.append((key, task))
+            if cancel():
+                return
+    finally:
+        pool.shutdown(wait=not cancel(), cancel_futures=True)
     for key, task in retry:  # alone in a fresh worker: a second death is this model's own
         if cancel():
             return
-        with _pool(1) as pool:
+        with _pool(1) as single:
             try:
-                yield key, pool.submit(run_job, task).result()
+                yield key, single.submit(fn, task).result()
             except BrokenProcessPool:
                 yield key, died(task, "the worker process died while running this model (a crash in native code?)")
 

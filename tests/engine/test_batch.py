@@ -184,3 +184,21 @@ def test_ray_is_imported_only_for_a_cluster() -> None:
     code = ("import sys, engine.batch, engine.batch.report, engine.cli; engine.cli.build_parser(); "
             "sys.exit(1 if 'ray' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def crash_on_broken(task: JobTask) -> dict:
+    """A job function whose worker dies (as in a native crash) on one model, for the pool test."""
+    if task.label == "dies.onnx":
+        os._exit(3)
+    return {"model": task.label, "status": "ok"}
+
+
+def test_a_worker_that_dies_fails_only_its_model() -> None:
+    from engine.batch.local import run_pool
+
+    items = [(i, JobTask(label=name, file_name=name, path=None, out_path=None, options=FAST))
+             for i, name in enumerate(["a.onnx", "dies.onnx", "b.onnx", "c.onnx"])]
+    results = dict(run_pool(items, 2, lambda: False, fn=crash_on_broken))
+    assert sorted(results) == [0, 1, 2, 3]
+    assert results[1]["status"] == "failed" and "worker process died" in results[1]["error"]
+    assert all(results[i]["status"] == "ok" for i in (0, 2, 3))
