@@ -1,7 +1,7 @@
 """A local Open Inference Protocol (V2) endpoint over HTTP on Starlette and uvicorn.
 
 Why Starlette + uvicorn and not KServe's ``ModelServer``: KServe's server is itself FastAPI
-(Starlette) on uvicorn, but its package pulls 67 distributions on this machine (pandas, the
+(Starlette) on uvicorn, but its package brings 67 distributions into a fresh environment (pandas, the
 Kubernetes client, cryptography, aiohttp, ...) and pins ``protobuf<7``, which cannot live
 beside this project's ``protobuf>=7.35``. Starlette (routing, requests, responses) and
 uvicorn (the HTTP/1.1 server, signal handling, graceful shutdown) are the same well-kept
