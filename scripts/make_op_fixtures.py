@@ -184,7 +184,10 @@ def networks():
             p = mint.pow(x, 2.0)
             q = mint.add(x, 1.5, alpha=2)
             r = mint.sub(x, 0.5)
-            return b, d, o, p, q, r
+            small = x * ms.Tensor(np.array([1.0, 1.0, 1e-3], np.float32)).reshape(1, 3, 1, 1)
+            n = ops.L2Normalize(axis=-1)(small)  # the last channel's rows fall under epsilon
+            n2 = ops.L2Normalize(axis=1, epsilon=1e-12)(x)
+            return b, d, o, p, q, r, n, n2
 
     class WhileLoop(nn.Cell):
         """A data-dependent loop: MindSpore exports it as separate graphs (control flow)."""

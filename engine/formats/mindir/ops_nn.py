@@ -289,3 +289,16 @@ def dropout(ctx: NodeContext):
     """Dropout is the identity at inference; MindSpore returns (output, mask)."""
     x = same_type(ctx, ctx.emit("Identity", [ctx.tensor(0)]))
     return (x, x)
+
+
+@op("L2Normalize")
+def l2_normalize(ctx: NodeContext):
+    """L2Normalize(x; axis, epsilon) = x / sqrt(max(sum(x^2 over axis), epsilon)), per MindSpore's definition."""
+    axes = ctx.attr("axis", (0,))
+    axes = [int(a) for a in (axes if isinstance(axes, (tuple, list)) else [axes])]
+    eps = float(ctx.attr("epsilon", 1e-4))
+    x = ctx.tensor(0)
+    dtype = ctx.dtype(0) or np.float32
+    ss = ctx.emit("ReduceSumSquare", [x], final=False, suffix="sum_sq", axes=axes, keepdims=1)
+    clamped = ctx.emit("Max", [ss, ctx.const_tensor(np.array(eps, dtype), hint="eps")], final=False, suffix="clamp")
+    return ctx.emit("Div", [x, ctx.emit("Sqrt", [clamped], final=False, suffix="norm")])
