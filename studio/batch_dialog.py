@@ -188,6 +188,9 @@ class BatchDialog(JobDialog):
             top.setExpanded(True)
         self.nodes.expandAll()
         self.nodes.show()
+        chooser = getattr(self.window, "targets", None)
+        if chooser is not None and hasattr(chooser, "set_remote"):
+            chooser.set_remote(nodes)  # the toolbar's chooser lists them too, grouped by host
         self.status.setText(f"{len(nodes)} node(s) on {len(by_host)} host(s)")
 
     def _nodes_failed(self, exc: BaseException) -> None:

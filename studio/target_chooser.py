@@ -34,6 +34,7 @@ class TargetChooser(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.targets: list[Any] = []
+        self.remote: list[dict[str, Any]] = []  # a cluster's nodes, listed below (set_remote)
         self.combo = QComboBox(self)
         self.combo.setMinimumContentsLength(16)
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -84,12 +85,43 @@ class TargetChooser(QWidget):
                 tip += f"\n{info.backend} {info.version}"
             item.setToolTip(tip)
             self._model.appendRow(item)
+        self._append_remote()
         self.combo.blockSignals(False)
         if not self.select(keep):
             first = next((i for i, t in enumerate(self.targets) if t.available), -1)
             if first >= 0:
                 self.combo.setCurrentIndex(first)
         self._on_index(self.combo.currentIndex())
+
+    def set_remote(self, nodes: list[dict[str, Any]]) -> None:
+        """Show a Ray cluster's nodes' targets (engine.batch.cluster.list_cluster_targets) below this machine's.
+
+        They are grouped by host and listed for information: the window's panels run on this
+        machine, so remote targets are used through the batch dialog (``TARGET@NODE``).
+        """
+        self.remote = list(nodes)
+        self.combo.blockSignals(True)
+        while self._model.rowCount() > len(self.targets):
+            self._model.removeRow(self._model.rowCount() - 1)
+        self._append_remote()
+        self.combo.blockSignals(False)
+
+    def _append_remote(self) -> None:
+        by_host: dict[str, list[dict[str, Any]]] = {}
+        for node in self.remote:
+            by_host.setdefault(node["host"], []).append(node)
+        for host, nodes in sorted(by_host.items()):
+            header = QStandardItem(f"── {host} ──")
+            header.setEnabled(False)
+            header.setToolTip(", ".join(f"{n['name']}: {n['cpu_model']}" for n in nodes))
+            self._model.appendRow(header)
+            for node in nodes:
+                for t in node["targets"]:
+                    item = QStandardItem(f"  {t['name']}@{node['name']}" + ("" if t.get("available") else "  (unavailable)"))
+                    item.setEnabled(False)
+                    item.setToolTip(f"runs on {host} ({node['name']}); use it in the batch dialog (drop a folder) "
+                                    f"as {t['name']}@{node['name']}" + (f"\n{t['reason']}" if t.get("reason") else ""))
+                    self._model.appendRow(item)
 
     def select(self, name: str) -> bool:
         """Select target ``name`` if known and available."""

@@ -61,6 +61,14 @@ def test_cluster_setting_is_kept_and_nodes_group_by_host(qtbot, window):
     gpu = dialog.nodes.topLevelItem(1).child(0)
     assert "Xeon" in gpu.text(0) and "onnxruntime:cuda" in gpu.text(2)
     assert gpu.child(0).text(0) == "onnxruntime:cpu@zone=gpu"
+    model = window.targets.combo.model()
+    texts = [model.item(r).text() for r in range(model.rowCount())]
+    assert texts[-4:] == ["── arm-board ──", "  onnxruntime:cpu@zone=edge", "── gpu-box ──", "  onnxruntime:cpu@zone=gpu"]
+    assert not model.item(model.rowCount() - 1).isEnabled()  # listed, not run by this machine's panels
+    local = window.targets.current_target()
+    window.targets.refresh()
+    assert window.targets.current_target() == local
+    assert model.item(model.rowCount() - 1).text() == "  onnxruntime:cpu@zone=gpu"  # kept across a refresh
 
 
 def test_folder_drop_opens_the_batch_dialog(qtbot, window, tmp_path):
