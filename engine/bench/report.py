@@ -71,8 +71,11 @@ def _run_section(r: BenchResult) -> str:
     ms = [ns / 1e6 for ns in r.latencies_ns]
     parts = [
         f"<h2>{escape(r.target)} · threads {escape(str(r.options.get('threads') or 'default'))} · batch {r.batch}</h2>",
-        f"<p class='small'>session created in {r.session_create_ms:.1f} ms; first inference {r.first_inference_ms:.2f} ms; "
-        f"{r.warmup} warm-up runs; options {escape(json.dumps(r.options))}</p>",
+        # a load test opens no session of its own (session_create_ms is NaN): say only what was measured
+        f"<p class='small'>"
+        + (f"session created in {r.session_create_ms:.1f} ms; first inference {r.first_inference_ms:.2f} ms; "
+           f"{r.warmup} warm-up runs; " if r.session_create_ms == r.session_create_ms else "")
+        + f"options {escape(json.dumps(r.options))}</p>",
         svg.line_chart(range(len(ms)), ms, title="Latency per iteration", xlabel="iteration", ylabel="ms"),
         svg.histogram(ms, title="Latency distribution", xlabel="ms"),
     ]

@@ -167,6 +167,7 @@ def test_lenet5_serve_and_loadtest_report(tmp_path, lenet5):
         assert data["kind"] == "loadtest" and [pt["concurrency"] for pt in data["points"]] == [1, 2]
         html = paths["html"].read_text()
         assert "Latency vs throughput" in html and ">c2<" in html
+        assert "nan ms" not in html  # a load test opens no session: the report does not invent its timings
         rows = paths["csv"].read_text().splitlines()
         assert len(rows) == 1 + sum(p.result.iterations for p in result.points)
 
