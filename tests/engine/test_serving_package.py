@@ -215,6 +215,18 @@ def test_refusals_name_the_problem(tmp_path, lenet5):
     assert not any(p.name.startswith(".m.") for p in tmp_path.iterdir())  # no staging folder left behind
 
 
+def test_never_replaces_its_own_source(tmp_path, lenet5):
+    import shutil
+
+    inside = tmp_path / "m" / "1" / "model.onnx"  # where the package's model file would go
+    inside.parent.mkdir(parents=True)
+    shutil.copyfile(lenet5.onnx, inside)
+    before = inside.read_bytes()
+    with pytest.raises(OutputPathError, match="replace the model it is made from"):
+        package(formats.load(inside), "triton", tmp_path, name="m", overwrite=True)
+    assert inside.read_bytes() == before
+
+
 def test_cli_package(tmp_path, lenet5, capsys):
     from engine.cli import main
 
