@@ -259,6 +259,11 @@ class MindSporeRunner:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except OSError:  # a dead worker's pipe
+                    pass
             self.proc = None
 
     def run(self, path: str, arrays: list) -> tuple[str, object]:

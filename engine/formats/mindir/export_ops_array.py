@@ -356,6 +356,7 @@ def arg_max(ctx: ExportContext):
     if last:
         x = ctx.call("ReverseV2", [x, (axis,)])
     y = ctx.call("Argmax" if ctx.node.op_type == "ArgMax" else "Argmin", [x, axis, TYPE_IDS["int64"]])
+    ctx.w.builder.annotate(y, shape[:axis] + shape[axis + 1:], np.dtype(np.int64))  # readers take the index type from here
     if last:
         y = ctx.call("Sub", [np.array(shape[axis] - 1, np.int64), y])
     if int(ctx.attr("keepdims", 1)):
