@@ -53,6 +53,24 @@ MODELS: dict[str, tuple[str, str, str, int]] = {
     "deit_tiny_patch16_224_dynamo20": ("timm", "deit_tiny_patch16_224", "dynamo", 20),
     "bert_dynamo18": ("transformers", "bert", "dynamo", 18),
     "gpt2_dynamo20": ("transformers", "gpt2", "dynamo", 20),
+    # More op coverage: ceil_mode pooling, channel shuffle, SE blocks, bilinear upsampling,
+    # TF-style SAME padding, MobileViT unfolding, RMSNorm and rotary embeddings, Conv1d and
+    # GroupNorm on audio, an encoder-decoder.
+    "squeezenet1_0": ("torchvision", "squeezenet1_0", "classic", 17),
+    "googlenet": ("torchvision", "googlenet", "classic", 17),
+    "shufflenet_v2_x0_5": ("torchvision", "shufflenet_v2_x0_5", "classic", 17),
+    "regnet_y_400mf": ("torchvision", "regnet_y_400mf", "classic", 17),
+    "mnasnet0_5": ("torchvision", "mnasnet0_5", "classic", 17),
+    "lraspp_mobilenet_v3_large": ("torchvision", "lraspp_mobilenet_v3_large", "classic", 17),
+    "tf_efficientnet_b0": ("timm", "tf_efficientnet_b0", "classic", 17),
+    "mobilevit_xxs": ("timm", "mobilevit_xxs", "classic", 17),
+    "levit_128s": ("timm", "levit_128s", "classic", 17),
+    "llama": ("transformers", "llama", "classic", 17),
+    "roberta": ("transformers", "roberta", "classic", 17),
+    "bart": ("transformers", "bart", "classic", 17),
+    "wav2vec2": ("transformers", "wav2vec2", "classic", 17),
+    "whisper_encoder": ("transformers", "whisper_encoder", "classic", 17),
+    "llama_dynamo18": ("transformers", "llama", "dynamo", 18),
     # Small enough (< 1 MB) to live in tests/data/torch_small for make test.
     "resnet_tiny": ("small", "resnet_tiny", "classic", 17),
     "bert_tiny": ("small", "bert_tiny", "classic", 17),
@@ -116,9 +134,12 @@ def build(family: str, key: str):
     if family == "torchvision":
         import torchvision
 
-        kwargs = {"weights_backbone": None} if key.startswith("deeplab") else {}
+        segmentation = key.startswith(("deeplab", "lraspp"))
+        kwargs = {"weights_backbone": None} if segmentation else {}
+        if key == "googlenet":
+            kwargs = {"aux_logits": False, "init_weights": True}
         model = torchvision.models.get_model(key, weights=None, **kwargs)
-        if key.startswith("deeplab"):
+        if segmentation:
             model = _FirstOutput(model, "out")
         return _calibrated(model, _image((2, *IMAGE[1:]), seed=1)), {"input": _image()}, ["output"]
     if family == "detection":
@@ -198,6 +219,34 @@ def _hf(key: str):
         feeds = {"input_ids": ids, "attention_mask": mask, "pixel_values": _image((2, 3, 64, 64))}
         return _HF(tf.CLIPModel(cfg), ("logits_per_image", "text_embeds", "image_embeds")).eval(), feeds, \
             ["logits_per_image", "text_embeds", "image_embeds"]
+    if key == "llama":
+        cfg = tf.LlamaConfig(vocab_size=1000, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, use_cache=False)
+        return _HF(tf.LlamaForCausalLM(cfg), ("logits",)).eval(), feeds, ["logits"]
+    if key == "roberta":
+        cfg = tf.RobertaConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=256, max_position_embeddings=66)
+        return _HF(tf.RobertaModel(cfg), ("last_hidden_state",)).eval(), feeds, ["last_hidden_state"]
+    if key == "bart":
+        cfg = tf.BartConfig(vocab_size=1000, d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                            decoder_attention_heads=2, encoder_ffn_dim=256, decoder_ffn_dim=256,
+                            max_position_embeddings=64, use_cache=False)
+        feeds = {"input_ids": ids, "attention_mask": mask, "decoder_input_ids": ids[:, :8].copy()}
+        return _HF(tf.BartModel(cfg), ("last_hidden_state",)).eval(), feeds, ["last_hidden_state"]
+    if key == "wav2vec2":
+        cfg = tf.Wav2Vec2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                                conv_dim=(32, 32, 32), conv_stride=(5, 2, 2), conv_kernel=(10, 3, 3),
+                                num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, vocab_size=32)
+        audio = _image((1, 4000))
+        return _HF(tf.Wav2Vec2ForCTC(cfg), ("logits",)).eval(), {"input_values": audio}, ["logits"]
+    if key == "whisper_encoder":
+        cfg = tf.WhisperConfig(vocab_size=1000, num_mel_bins=16, d_model=64, encoder_layers=2, encoder_attention_heads=2,
+                               decoder_layers=1, decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                               max_source_positions=50, max_target_positions=32, pad_token_id=1, bos_token_id=0,
+                               eos_token_id=2, decoder_start_token_id=0)
+        features = _image((1, 16, 100))
+        return _HF(tf.WhisperModel(cfg).get_encoder(), ("last_hidden_state",)).eval(), {"input_features": features}, \
+            ["last_hidden_state"]
     raise ValueError(key)
 
 
@@ -239,7 +288,7 @@ def _HF(model, names):  # noqa: N802
             self.model = model
 
         def forward(self, *args):
-            keys = ("input_ids", "attention_mask", "decoder_input_ids", "pixel_values")
+            keys = ("input_ids", "attention_mask", "decoder_input_ids", "pixel_values", "input_values", "input_features")
             given = dict(zip(self.arg_names, args))
             out = self.model(**{k: v for k, v in given.items() if k in keys}, return_dict=True)
             return tuple(out[n] for n in names)
