@@ -218,6 +218,8 @@ def _collect(ray: Any, p: dict[str, Any], died: Callable) -> tuple[dict[str, Any
         conv = ray.get(p["conv"])
     except Exception as exc:  # the task's worker died or Ray could not run it
         return died(p["task"], f"the Ray task failed: {' '.join(str(exc).split())[:300]}"), None
+    if record["status"] == "failed" and record["failed_stage"] in ("load", "convert"):
+        return record, conv  # placed benchmarks of a model that never converted add nothing but noise
     for ref in p["benches"]:
         try:
             entries = ray.get(ref)

@@ -151,7 +151,8 @@ def run_batch(
     def task_for(m: ModelFile, local: bool) -> JobTask:
         out = store.converted_path(m, "onnx" if m.path.suffix.lower() == ".mindir" else "mindir")
         return JobTask(label=m.label, file_name=m.path.name, path=str(m.path) if local else None,
-                       out_path=str(out) if local else None, options=options, bench_targets=unplaced)
+                       out_path=str(out) if local else None, options=options, bench_targets=unplaced,
+                       source=str(m.path))
 
     if cluster is None:
         from engine.batch import local

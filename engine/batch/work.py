@@ -12,7 +12,7 @@ import os
 import socket
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ class JobTask:
         out_path: where to write the converted file; None: return its bytes instead.
         options: the batch options.
         bench_targets: the benchmark targets this job runs itself (those not pinned elsewhere).
+        source: the file's path on the machine that sent the job, for error messages when the
+            worker reads a copy.
     """
 
     label: str
@@ -73,7 +75,7 @@ class JobTask:
     out_path: str | None
     options: BatchOptions
     bench_targets: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
 
 
 def where_am_i() -> dict[str, Any]:
@@ -126,10 +128,10 @@ def run_job(task: JobTask, data: bytes | None = None) -> dict[str, Any]:
             if task.out_path is None:
                 record["converted_bytes"] = out.read_bytes()
         except EngineError as exc:
-            _fail(record, stage, str(exc))
+            _fail(record, stage, _named(str(exc), tmp, task))
         except Exception as exc:  # a bug or a runtime's own failure: still only this model's
             log.debug("batch job %s failed", task.label, exc_info=True)
-            _fail(record, stage, f"{type(exc).__name__}: {exc}")
+            _fail(record, stage, _named(f"{type(exc).__name__}: {exc}", tmp, task))
     bench_errors = [b for b in record["bench"] if b.get("error")]
     if record["status"] == "ok" and bench_errors:
         _fail(record, "bench", f"{bench_errors[0]['target']}: {bench_errors[0]['error']}")
@@ -175,6 +177,11 @@ def _materialise(task: JobTask, data: bytes | None, tmp: Path) -> Path:
     path = tmp / task.file_name
     path.write_bytes(data)
     return path
+
+
+def _named(message: str, tmp: str, task: JobTask) -> str:
+    """An error about the worker's copy of the file, naming the file the user gave instead."""
+    return message.replace(str(Path(tmp) / task.file_name), task.source or task.label) if task.path is None else message
 
 
 def _sha256(data: bytes) -> str:

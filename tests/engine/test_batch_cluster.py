@@ -59,7 +59,10 @@ def test_batch_runs_on_both_nodes_isolates_failures_and_resumes(cluster, zoo: Pa
     out = tmp_path / "out"
     report = run_batch([str(zoo)], out, FAST, cluster=cluster.address)
     by = {r["model"]: r for r in report.records}
-    assert by["broken/model.mindir"]["status"] == "failed" and by["broken/model.mindir"]["failed_stage"] == "load"
+    broken = by["broken/model.mindir"]
+    assert broken["status"] == "failed" and broken["failed_stage"] == "load"
+    assert str(zoo / "broken" / "model.mindir") in broken["error"]  # the user's file, not the node's copy
+    assert "dstudio-batch-" not in broken["error"]
     good = [r for label, r in by.items() if label != "broken/model.mindir"]
     assert len(good) >= 4 and all(r["status"] == "ok" for r in good), [r["error"] for r in good]
     nodes = {r["where"]["node"] for r in report.records}
@@ -87,6 +90,7 @@ def test_pinned_benchmark_and_jobs_run_on_their_node(cluster, zoo: Path, tmp_pat
     assert bench["onnxruntime:cpu"]["median_ms"] > 0 and bench["reference"]["node"] == "zone=lab"
     broken = next(r for r in report.records if r["model"] == "broken/model.mindir")
     assert broken["status"] == "failed" and broken["where"]["node_id"] == ids["edge"]
+    assert broken["bench"] == []  # no placed benchmark of a model that never loaded
 
 
 def test_unknown_node_is_refused_naming_the_nodes(cluster, zoo: Path, tmp_path: Path) -> None:
