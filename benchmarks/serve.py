@@ -22,6 +22,7 @@ import selectors
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +34,9 @@ TARGET_RATIO = 0.70
 def start_server(model: Path, name: str, workers: int, threads: int | None) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "engine.cli", "serve", str(model), "--port", "0", "--name", name,
            "--workers", str(workers)] + (["--threads", str(threads)] if threads else [])
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # stderr to a file: an undrained pipe would stall a chatty server once it fills
+    err = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -44,7 +47,9 @@ def start_server(model: Path, name: str, workers: int, threads: int | None) -> t
             if line.startswith("serving "):
                 return proc, line.split(" at ", 1)[1].split("/v2/", 1)[0]
     proc.kill()
-    raise SystemExit(f"server did not start: {proc.communicate()[1][-2000:]}")
+    proc.communicate()
+    err.seek(0)
+    raise SystemExit(f"server did not start: {err.read()[-2000:]}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,21 +26,27 @@ MAX_BODY_MB = 8
 
 
 class Server:
-    """A running ``dstudio serve`` subprocess and its URL."""
+    """A running ``dstudio serve`` subprocess, its URL, and the file its stderr goes to (never a full pipe)."""
 
-    def __init__(self, proc: subprocess.Popen, url: str, name: str) -> None:
-        self.proc, self.url, self.name = proc, url, name
+    def __init__(self, proc: subprocess.Popen, url: str, name: str, stderr) -> None:
+        self.proc, self.url, self.name, self.stderr = proc, url, name, stderr
+
+    def err(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()
 
     def stop(self) -> tuple[int, str]:
         """SIGTERM (terminate on Windows), then the exit status and stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM if os.name == "posix" else signal.CTRL_BREAK_EVENT)
         try:
-            _, err = self.proc.communicate(timeout=30)
+            self.proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
-            pytest.fail(f"server did not stop within 30 s of SIGTERM; stderr: {err[-2000:]}")
+            self.proc.communicate()
+            pytest.fail(f"server did not stop within 30 s of SIGTERM; stderr: {self.err()[-2000:]}")
+        err = self.err()
+        self.stderr.close()
         return self.proc.returncode, err
 
 
@@ -47,7 +54,8 @@ def _start(model: Path, name: str, *extra: str) -> Server:
     """Start ``dstudio serve`` on a free loopback port; read the URL it prints; poll ready with a deadline."""
     cmd = [sys.executable, "-m", "engine.cli", "serve", str(model), "--port", "0", "--name", name,
            "--max-body-mb", str(MAX_BODY_MB), *extra]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    stderr = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + START_DEADLINE_S
     sel = selectors.DefaultSelector()
@@ -59,14 +67,15 @@ def _start(model: Path, name: str, *extra: str) -> Server:
             if line.startswith("serving "):
                 break
     sel.close()
+    server = Server(proc, "", name, stderr)
     if not line.startswith("serving "):
         proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"dstudio serve did not start: {line!r} {out[-500:]} {err[-2000:]}")
-    url = line.split(" at ", 1)[1].split("/v2/", 1)[0]
-    with V2Client(url) as client:
+        out, _ = proc.communicate()
+        pytest.fail(f"dstudio serve did not start: {line!r} {out[-500:]} {server.err()[-2000:]}")
+    server.url = line.split(" at ", 1)[1].split("/v2/", 1)[0]
+    with V2Client(server.url) as client:
         assert client.wait_ready(START_DEADLINE_S)
-    return Server(proc, url, name)
+    return server
 
 
 @pytest.fixture(scope="module")
