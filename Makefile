@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SAMPLE := studio/resources/samples/lenet5.mindir
+SAMPLE := resources/samples/lenet5.mindir
 EXTRAS ?= dev
 
 .PHONY: run test test-engine-headless lint proto package bench clean

@@ -28,7 +28,8 @@ DIST = ROOT / "dist"
 INSTALLERS = DIST / "installers"
 ONEFILE_DIST = DIST / "onefile"  # apart from dist/<exe>/, the onedir bundle of the same name
 SELF_TEST_TIMEOUT_S = 600
-APP_SVG = ROOT / "studio" / "resources" / "icons" / "deploy-studio.svg"
+RESOURCES = ROOT / "resources"  # the source assets; the wheel and the bundle ship them as studio.resources
+APP_SVG = RESOURCES / "icons" / "deploy-studio.svg"
 #: System libraries the bundle links against but PyInstaller leaves to the OS (Qt's xcb, Wayland and GL stack).
 DEB_DEPENDS = (
     "libc6", "libstdc++6", "libgl1", "libegl1", "libfontconfig1", "libfreetype6", "libdbus-1-3",
@@ -117,8 +118,8 @@ def _copy(src: Path, dst: Path, mode: int = 0o644) -> None:
 def _desktop_integration(root: Path, project: pkgmeta.Project, pngs: dict[int, Path]) -> None:
     """The .desktop file, MIME types and icons under ``root/usr/share`` (dpkg triggers refresh the caches)."""
     share = root / "usr" / "share"
-    _copy(HERE / "linux" / f"{project.app_id}.desktop", share / "applications" / f"{project.app_id}.desktop")
-    _copy(HERE / "linux" / f"{project.app_id}-mime.xml", share / "mime" / "packages" / f"{project.app_id}.xml")
+    _copy(RESOURCES / f"{project.app_id}.desktop", share / "applications" / f"{project.app_id}.desktop")
+    _copy(RESOURCES / f"{project.app_id}-mime.xml", share / "mime" / "packages" / f"{project.app_id}.xml")
     _copy(APP_SVG, share / "icons" / "hicolor" / "scalable" / "apps" / f"{project.app_id}.svg")
     for size, png in pngs.items():
         _copy(png, share / "icons" / "hicolor" / f"{size}x{size}" / "apps" / f"{project.app_id}.png")
@@ -201,7 +202,7 @@ def build_appimage(project: pkgmeta.Project, pngs: dict[int, Path]) -> Path | No
     shutil.rmtree(appdir.parent, ignore_errors=True)
     shutil.copytree(bundle_dir(project), appdir / "opt" / project.app_id, symlinks=True)
     _desktop_integration(appdir, project, pngs)
-    shutil.copyfile(HERE / "linux" / f"{project.app_id}.desktop", appdir / f"{project.app_id}.desktop")
+    shutil.copyfile(RESOURCES / f"{project.app_id}.desktop", appdir / f"{project.app_id}.desktop")
     shutil.copyfile(pngs[256], appdir / f"{project.app_id}.png")
     apprun = appdir / "AppRun"
     apprun.write_text(f'#!/bin/sh\nexec "$(dirname "$(readlink -f "$0")")/opt/{project.app_id}/{project.exe_name}" "$@"\n')

@@ -44,9 +44,17 @@ def packaging_problems() -> list[str]:
     names = [ep.value for ep in metadata.entry_points(group=GUI_GROUP)]
     if not names:
         problems.append(f"no {GUI_GROUP} entry point: `dstudio` with no arguments could not open the window")
-    sample = resources.files("studio") / "resources" / "samples" / "lenet5.mindir"
-    if not sample.is_file():
-        problems.append("the sample model studio/resources/samples/lenet5.mindir is not bundled")
+    # The assets are the package studio.resources (mapped from the top-level resources/ at build
+    # time); asked for by that name, with no fallback, so a bundle without it fails here.
+    try:
+        assets = resources.files("studio.resources")
+    except ModuleNotFoundError:
+        problems.append("the package studio.resources (icons, sample model) is not bundled")
+    else:
+        if not assets.joinpath("samples", "lenet5.mindir").is_file():
+            problems.append("the sample model studio/resources/samples/lenet5.mindir is not bundled")
+        if not assets.joinpath("icons", "deploy-studio.svg").is_file():
+            problems.append("the icons studio/resources/icons/*.svg are not bundled")
     if getattr(sys, "frozen", False):
         expected = [name for name in os.environ.get(EXPECT_ENV, "").split(",") if name in OPTIONAL_IMPORTS]
         for name in (*REQUIRED_IMPORTS, *expected):
@@ -70,7 +78,7 @@ def _cli_smoke() -> int:
 
     from engine.cli import main as cli_main
 
-    sample = resources.files("studio") / "resources" / "samples" / "lenet5.mindir"
+    sample = resources.files("studio.resources") / "samples" / "lenet5.mindir"
     with tempfile.TemporaryDirectory(prefix="dstudio-selftest-") as tmp, resources.as_file(sample) as path:
         out = str(Path(tmp) / "lenet5.onnx")
         status = cli_main(["convert", str(path), "-o", out])

@@ -1,14 +1,15 @@
-"""Icons drawn as SVG under studio/resources/icons, found through importlib.resources."""
+"""Icons drawn as SVG under resources/icons (the package studio.resources), found through importlib.resources."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from importlib import resources
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
+
+from studio.assets import resource
 
 log = logging.getLogger(__name__)
 
@@ -17,13 +18,13 @@ _SIZES = (16, 20, 24, 32, 48, 64)
 
 def icon_names() -> list[str]:
     """Every icon shipped with the studio (file stems)."""
-    folder = resources.files("studio") / "resources" / "icons"
+    folder = resource("icons")
     return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".svg"))
 
 
 def svg_bytes(name: str) -> bytes:
     """The SVG source of icon ``name``; FileNotFoundError if there is none."""
-    return (resources.files("studio") / "resources" / "icons" / f"{name}.svg").read_bytes()
+    return resource("icons", f"{name}.svg").read_bytes()
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -22,7 +21,9 @@ IDLE_STYLE = "#dropZone { border: 2px dashed palette(mid); border-radius: 10px; 
 
 def sample_model() -> Path:
     """The bundled LeNet-5 MindIR, found through importlib.resources (not the working directory)."""
-    return Path(str(resources.files("studio") / "resources" / "samples" / "lenet5.mindir"))
+    from studio.assets import resource  # the top-level resources/, shipped as studio.resources
+
+    return Path(str(resource("samples", "lenet5.mindir")))
 
 
 def _short(path: Path) -> str:

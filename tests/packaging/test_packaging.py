@@ -20,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
+RESOURCES = ROOT / "resources"  # top-level source assets, shipped as the package studio.resources
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
 EXTENSIONS = ("mindir", "onnx", "ckpt")
 MIME_TYPES = {"application/x-mindspore-mindir", "application/x-mindspore-checkpoint", "application/x-onnx"}
@@ -56,7 +57,7 @@ def test_project_metadata_comes_from_the_package(project):
     assert project.dist_name == "deploy-studio"
     assert project.exe_name == "dstudio"
     assert project.app_name and project.organisation
-    assert (ROOT / "studio" / "resources" / "icons" / f"{project.app_id}.svg").is_file()
+    assert (RESOURCES / "icons" / f"{project.app_id}.svg").is_file()
 
 
 def test_no_packaging_file_hard_codes_the_version(project):
@@ -118,6 +119,13 @@ def test_spec_builds_the_named_app_and_excludes_what_is_not_used(monkeypatch, pr
     assert any("deploy-studio.dist-info" in dest for _, dest in analysis["datas"])
     datas = [d[0] for d in namespace["a"].datas]
     assert datas == ["studio/resources/samples/lenet5.mindir"]  # MindSpore's metadata and Qt translations dropped
+    # the top-level resources/ is bundled where the package studio.resources resolves, __init__ included
+    bundled = {(Path(src).relative_to(RESOURCES).as_posix(), Path(dest).as_posix())
+               for src, dest in analysis["datas"] if Path(src).is_relative_to(RESOURCES)}
+    assert ("__init__.py", "studio/resources") in bundled
+    assert ("samples/lenet5.mindir", "studio/resources/samples") in bundled
+    assert (f"icons/{project.app_id}.svg", "studio/resources/icons") in bundled
+    assert "studio.resources" in analysis["hiddenimports"]
     exes = [kwargs for kind, _, kwargs in log if kind == "EXE"]
     assert exes[0]["name"] == project.exe_name
     if onefile:
@@ -136,6 +144,52 @@ def test_build_script_imports_and_has_a_help(capsys):
         build.main(["--help"])
     assert exc.value.code == 0
     assert "--onefile" in capsys.readouterr().out
+
+
+def test_resources_are_at_the_top_level_and_found_by_package_name():
+    """DESIGN.md's layout: resources/ beside engine/ and studio/, found as studio.resources (editable install)."""
+    from importlib import resources
+
+    assert not (ROOT / "studio" / "resources").exists()
+    for rel in ("__init__.py", "icons/deploy-studio.svg", "samples/lenet5.mindir", "deploy-studio.desktop",
+                "deploy-studio-mime.xml"):
+        assert (RESOURCES / rel).is_file(), rel
+    assets = resources.files("studio.resources")
+    assert Path(str(assets)).resolve() == RESOURCES.resolve()
+    from studio.assets import resource
+
+    assert Path(str(resource("icons", "minimap.svg"))).resolve() == (RESOURCES / "icons" / "minimap.svg").resolve()
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_resources_as_studio_resources(tmp_path):
+    """Build the wheel from a copy of the sources; the installed wheel finds every asset by package name."""
+    import zipfile
+
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("engine", "studio", "resources"):
+        shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(dist)], cwd=src, check=True, capture_output=True, timeout=300)
+    wheel = next(dist.glob("deploy_studio-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"studio/resources/{p.relative_to(RESOURCES).as_posix()}" for p in RESOURCES.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+    assert expected <= names, sorted(expected - names)
+    assert not any(n.startswith(("resources/", "tests/")) for n in names)
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from importlib.resources import files; "
+             "r = files('studio.resources'); import studio.assets as a; "
+             "print(r.joinpath('samples', 'lenet5.mindir').is_file(), r.joinpath('icons', 'fit.svg').is_file(), "
+             "str(a.resource_root()).startswith(sys.argv[1]))")
+    result = subprocess.run([sys.executable, "-S", "-c", probe, str(site)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=60)
+    assert result.stdout.split() == ["True", "True", "True"], result.stderr
 
 
 def test_entry_finds_a_complete_install():
@@ -189,7 +243,7 @@ def test_workflow_has_three_os_jobs_that_build_and_smoke_test():
 
 # Desktop integration ---------------------------------------------------------------------------
 def test_desktop_file(project):
-    path = PACKAGING / "linux" / f"{project.app_id}.desktop"
+    path = RESOURCES / f"{project.app_id}.desktop"
     if shutil.which("desktop-file-validate"):
         result = subprocess.run(["desktop-file-validate", str(path)], capture_output=True, text=True)
         assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
@@ -206,7 +260,7 @@ def test_desktop_file(project):
 
 def test_mime_types_glob_the_three_model_suffixes(project):
     ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
-    root = ET.parse(PACKAGING / "linux" / f"{project.app_id}-mime.xml").getroot()
+    root = ET.parse(RESOURCES / f"{project.app_id}-mime.xml").getroot()
     globs = {t.get("type"): [g.get("pattern") for g in t.findall("m:glob", ns)] for t in root.findall("m:mime-type", ns)}
     assert set(globs) == MIME_TYPES
     assert sorted(p for patterns in globs.values() for p in patterns) == sorted(f"*.{e}" for e in EXTENSIONS)
