@@ -47,6 +47,10 @@ NEEDS = {"convert": "convert", "export": "export", "optimize": "optimize", "vali
          "benchmark": "bench", "diff": "inspect"}
 
 
+#: Further keys for an action: Ctrl+= is Ctrl++ without Shift on most layouts.
+EXTRA_SHORTCUTS = {"zoom_in": ("Ctrl+=",)}
+
+
 def build_actions(window: MainWindow) -> dict[str, QAction]:
     """Create every action with its shortcut, plus the menus and the toolbar."""
     actions: dict[str, QAction] = {}
@@ -54,7 +58,7 @@ def build_actions(window: MainWindow) -> dict[str, QAction]:
         action = QAction(icon(icon_name) if icon_name else QIcon(), text, window)
         action.setObjectName(f"action_{name}")
         if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcuts([QKeySequence(shortcut), *(QKeySequence(k) for k in EXTRA_SHORTCUTS.get(name, ()))])
         action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
         action.setStatusTip(tip)
         actions[name] = action

@@ -172,6 +172,9 @@ class MainWindow(QMainWindow):
             view.params_view.param_selected.connect(lambda name, v=view: self._on_param_selected(v, name))
         index = self.tabs.addTab(view, icon("graph" if document.is_graph else "params"), document.title)
         self.tabs.setTabToolTip(index, str(document.path))
+        self._retitle_tabs()
+        if self.messages.isVisible() and self.messages.severity == "error":
+            self.messages.hide()  # an earlier failure's banner must not outlive this successful open
         self.tabs.setCurrentIndex(index)
         self.settings.add_recent_file(document.path)
         self.refresh_recent_menu()
@@ -188,11 +191,19 @@ class MainWindow(QMainWindow):
             log.error("%s", getattr(exc, "studio_traceback", ""))
         self.open_failed.emit(str(path), text.one_line())
 
+    def _retitle_tabs(self) -> None:
+        """Tabs read ``model.mindir``; where two files share a name, ``folder/model.mindir``."""
+        docs = self.documents()
+        titles = [d.title for d in docs]
+        for i, doc in enumerate(docs):
+            self.tabs.setTabText(i, doc.title if titles.count(doc.title) == 1 else doc.label)
+
     def close_tab(self, index: int) -> None:
         view = self.tabs.widget(index)
         self.tabs.removeTab(index)
         if view is not None:
             view.deleteLater()
+        self._retitle_tabs()
         self.validate_panel.refresh_choices()  # a closed model is no longer something to compare with
 
     def _on_tab_changed(self, _index: int) -> None:
