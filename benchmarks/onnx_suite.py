@@ -6,7 +6,7 @@ Usage::
 
 The node tests are written once into ``corpora/onnx_node/<test>/`` (model.onnx and
 test_data_set_0/, the layout ONNX used to ship) from ``onnx.backend.test``'s own cases.
-(float16 outputs get a relative tolerance of one float16 step, 2**-10, where 1e-3 is below it.)
+(float16 outputs get a relative tolerance of two float16 steps, 2**-9: 1e-3 is below float16's resolution.)
 For each test: ONNX Runtime's pass/fail against the expected outputs (the reference
 count), conversion with our MindIR writer, a run in MindSpore (in a worker process that
 is restarted when it dies or hangs), and a comparison (floats ``allclose(rtol=1e-3,
@@ -136,8 +136,9 @@ def compare(actual: list, expected: list, rtol: float = 1e-3, atol: float = 1e-5
         if a.shape != e.shape:
             return f"output {k}: shape {a.shape}, expected {e.shape}"
         if e.dtype.kind in "fc":
-            # rtol 1e-3 is finer than float16's own step (2**-10 relative): allow one float16 ulp there
-            tol = max(rtol, 2.0**-10) if e.dtype == np.float16 else rtol
+            # rtol 1e-3 is finer than float16's own step (2**-10 relative): a chain of float16 ops
+            # rounds differently per backend (ONNX Runtime is itself 2 steps off on attention_4d_causal_fp16)
+            tol = max(rtol, 2.0**-9) if e.dtype == np.float16 else rtol
             if not np.allclose(a, e, rtol=tol, atol=atol, equal_nan=True):
                 diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
                 return f"output {k}: max abs diff {float(np.nanmax(diff)) if diff.size else 0:.3g}"
