@@ -262,7 +262,7 @@ class BenchPanel(QWidget):
             self.results_title.setText(f"No benchmark of <b>{doc.label}</b> yet." if doc is not None else "")
             return
         last = result.points[-1].result if hasattr(result, "points") else result
-        self.plot.show_latencies(np.asarray(last.latencies_ns, dtype=np.float64) / 1e6)
+        self.plot.show_latencies(np.asarray(last.latencies_ns, dtype=np.float64) / 1e6, label=f"last run ({last.target})")
         if self._sweep_points:
             self._draw_sweep()
         else:
@@ -345,7 +345,7 @@ class BenchPanel(QWidget):
         self.buffer = buffer = LatencyBuffer(kwargs["iterations"] or 4096)
         self._sweep_points = []
         self._run_document = doc
-        self._plot_label = f"{doc.label} on {target}"
+        self._plot_label = f"this run ({target})"  # the results title names the model; the legend stays short
         self._expected = kwargs["iterations"]
         self.plot.hide_sweep()
         self.plot.start(buffer, self._plot_label, expected=self._expected)

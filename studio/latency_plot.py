@@ -137,7 +137,7 @@ class LatencyPlot(QWidget):
         self.shown = 0
         self.current.setData([], [])
         self.hist_item.setData([0.0, 1.0], [0.0])
-        self.current.opts["name"] = label
+        self._rename_current(label)
         # While streaming, ranges only grow, in steps: an axis whose range is unchanged repaints
         # from its cached picture, where a moving range regenerates ticks and text (in Python) on
         # every paint. Auto-range would also lay the axes out again inside the paint.
@@ -239,14 +239,24 @@ class LatencyPlot(QWidget):
                 self._ranges["count"] = (0.0, float(2 * counts.max()))
             self.histogram.getPlotItem().vb.setRange(xRange=(lo, hi), yRange=self._ranges["count"], padding=0)
 
-    def show_latencies(self, latencies_ms: np.ndarray) -> None:
-        """Show a finished run (e.g. picked from the history) as the current curve."""
+    def show_latencies(self, latencies_ms: np.ndarray, label: str | None = None) -> None:
+        """Show a finished run (e.g. the active document's last one) as the current curve."""
         self._timer.stop()
+        if label is not None:
+            self._rename_current(label)
         self.buffer = None
         self.shown = int(latencies_ms.size)
         self._fit_unit(latencies_ms)
         self.current.setData(np.arange(latencies_ms.size, dtype=np.float64), latencies_ms)
         self._histogram(latencies_ms)
+
+    def _rename_current(self, label: str) -> None:
+        """Name the current run in the legend (a legend keeps the name a curve had when it was added)."""
+        self.current.opts["name"] = label
+        legend = self.latency.getPlotItem().legend
+        entry = legend.getLabel(self.current) if legend is not None else None
+        if entry is not None and entry.text != label:
+            entry.setText(label)
 
     def clear(self) -> None:
         """Empty the current curve, the histogram and the sweep (a model with no run yet)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import numpy as np
@@ -187,11 +188,21 @@ class RunHistoryWidget(QWidget):
 
         self.runner.start(f"bench-history:{run_id}", f"Load run {run_id}", work, on_result=done, on_error=failed)
 
+    def legend_name(self, row: int) -> str:
+        """A short legend entry for a run: its time, target and median (``13:47:38 onnxruntime:cpu 3.41 ms``)."""
+        label = self.table.item(row, 0).text()
+        found = re.search(r"\d{8}-(\d{2})(\d{2})(\d{2})", label)
+        when = ":".join(found.groups()) if found else label
+        median = self.table.item(row, COLUMNS.index("Median ms")).text()
+        target = self.table.item(row, COLUMNS.index("Target")).text()
+        return f"{when} {target}" + (f" {median} ms" if median else "")
+
     def update_overlays(self) -> None:
-        """Emit every ticked run whose latencies are loaded, for the latency plot to overlay."""
-        ticked = {}
+        """Emit every ticked run whose latencies are loaded, by a short legend name, for the plot to overlay."""
+        ticked: dict[str, np.ndarray] = {}
         for row in range(self.table.rowCount()):
             item = self.table.item(row, 0)
             if item.checkState() == Qt.CheckState.Checked and item.text() in self.runs:
-                ticked[item.text()] = self.runs[item.text()]
+                name = self.legend_name(row)
+                ticked[name if name not in ticked else f"{name} ({item.text()})"] = self.runs[item.text()]
         self.overlays_changed.emit(ticked)

@@ -235,7 +235,9 @@ def test_history_lists_saved_runs_from_earlier_sessions(qtbot, window, tmp_path)
     panel.history.item(1, 0).setCheckState(Qt.CheckState.Checked)
     qtbot.waitUntil(lambda: len(panel.plot.overlays) == 1, timeout=30_000)
     label = panel.history.item(1, 0).text()
-    _, y = panel.plot.overlays[label].getOriginalDataset()
+    name = panel.history_box.legend_name(1)  # the legend says when, where and how fast, not the run id
+    assert label not in name and "onnxruntime:cpu" in name
+    _, y = panel.plot.overlays[name].getOriginalDataset()
     assert len(y) == counts[label]
 
 
