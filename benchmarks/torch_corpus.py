@@ -75,48 +75,10 @@ def compare(actual: np.ndarray, expected: np.ndarray) -> tuple[bool, float]:
 
 
 def blocking_nodes(model, path: Path) -> list[tuple[str, str, str]]:
-    """Every node the MindIR writer refuses, as (op type, node name, reason): replayed node by node."""
-    from engine.errors import EngineError
-    from engine.formats.mindir import export_ops  # noqa: F401  (registration)
-    from engine.formats.mindir import writer as w
-    writer = w.MindIRWriter(model, path)
-    graph = writer.onnx.graph
-    for value in graph.input:
-        if value.name not in writer.consts and value.name in writer.shapes:
-            writer.values[value.name] = writer.builder.input(value.name, writer.shapes[value.name], writer.dtypes[value.name])
-    tainted: set[str] = set()  # outputs of a blocked node and everything computed from them
-    found: list[tuple[str, str, str]] = []
-    placeholder = writer.builder.primitive("Blocked")
-    for node in graph.node:
-        downstream = any(name in tainted for name in node.input)
-        rule = w.EXPORT_OPS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
-        reason = None
-        if rule is None:
-            reason = "no MindIR rule" if node.domain in ("", "ai.onnx") else f"custom domain {node.domain}"
-        else:
-            try:
-                result = rule(w.ExportContext(writer, node))
-            except EngineError as exc:
-                reason = exc.message.split(": ", 1)[-1]
-            except Exception as exc:  # noqa: BLE001 - a crash is a finding too
-                reason = f"crash {type(exc).__name__}: {exc}"
-            else:
-                outs = result if isinstance(result, list) else [result]
-                for name, value in zip(node.output, outs):
-                    if isinstance(value, np.ndarray):
-                        writer.consts[name] = value
-                    elif value is not None:
-                        writer.values[name] = value
-        # An op with no rule blocks wherever it is; other refusals downstream of a blocked
-        # node (no static shape, no constant operand) only echo the first one.
-        if reason is not None and (rule is None or not downstream):
-            found.append((node.op_type, node.name, reason))
-        if reason is not None or downstream:
-            tainted.update(node.output)
-        if reason is not None:
-            for name in node.output:
-                writer.values[name] = writer.builder.cnode(placeholder, [], scope="blocked")
-    return found
+    """Every node the MindIR writer refuses, as (op type, node name, reason)."""
+    from engine.formats.mindir.blockers import find_blockers
+
+    return [(b.op, b.node, b.reason) for b in find_blockers(model, path)]
 
 
 def run_mindspore(mindir: Path, inputs: list[Path], timeout: float) -> tuple[list[np.ndarray] | None, str]:
