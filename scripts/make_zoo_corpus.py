@@ -187,10 +187,11 @@ def main() -> int:
         print(f"unknown model(s): {', '.join(unknown)} (see --list)")
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    ok = 0
+    ok, tried = 0, 0
     for name in names:
         if args.skip_existing and (args.out / name / "meta.json").exists():
             continue
+        tried += 1
         t = time.perf_counter()
         env = dict(os.environ, GLOG_v="3")
         try:
@@ -209,7 +210,7 @@ def main() -> int:
         ok += "error" not in meta
         onnx = "" if "error" in meta else f", MindSpore ONNX export {'ok' if meta.get('mindspore_onnx_export') else 'fails'}"
         print(f"{name:24} {time.perf_counter() - t:6.1f} s  {status}{onnx}", flush=True)
-    print(f"{ok}/{len(names)} models exported to {args.out}")
+    print(f"{ok}/{tried} models exported to {args.out}")
     return 0
 
 

@@ -44,6 +44,8 @@ def expand_dims(ctx: NodeContext):
 @op("Squeeze")
 def squeeze(ctx: NodeContext):
     axis = ctx.arg(1, "axis", ())
+    if isinstance(axis, np.ndarray):  # `in` would compare an array elementwise
+        axis = axis.tolist()
     if axis in ((), [], None):
         return ctx.emit("Squeeze", [ctx.tensor(0)])
     return ctx.emit("Squeeze", [ctx.tensor(0), ctx.const_tensor(np.array(_ints(axis), np.int64), hint="axes")])

@@ -270,10 +270,10 @@ def unstack(ctx: NodeContext):
 
 def _dims(ctx: NodeContext, i: int, rank: int) -> list[int]:
     value = ctx.const(i) if i < ctx.num_inputs else None
+    if isinstance(value, np.ndarray):  # before comparing: an array == () does not mean "empty"
+        value = value.tolist()
     if value is None or value == () or value == []:
         return list(range(rank))
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
     if isinstance(value, (int, np.integer)):
         value = [value]
     return [int(v) % rank if rank else int(v) for v in value]  # type: ignore[union-attr]

@@ -108,10 +108,10 @@ def matmul(ctx: NodeContext):
 
 
 def _axes(value: object, rank: int | None) -> list[int]:
+    if isinstance(value, np.ndarray):  # before comparing: an array == () does not mean "empty"
+        value = value.tolist()
     if value is None or value == () or value == []:
         return list(range(rank)) if rank is not None else []
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
     if isinstance(value, (int, np.integer)):
         return [int(value)]
     return [int(v) for v in value]  # type: ignore[union-attr]
