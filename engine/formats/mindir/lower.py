@@ -389,6 +389,10 @@ class Lowering:
         return result
 
 
+#: Most outputs one emitted node may have (Split/Unstack sizes come from the file).
+MAX_NODE_OUTPUTS = 1 << 16
+
+
 class NodeContext:
     """What a lowering rule sees of one MindIR node."""
 
@@ -484,6 +488,9 @@ class NodeContext:
     def emit(self, op_type: str, inputs: list[str], *, final: bool = True, outputs: int = 1, suffix: str = "", **attrs: Any) -> Any:
         """Emit an ONNX node; ``final`` ones carry the MindIR value's name, helpers a derived one."""
         name = self.base + (f"/{suffix}" if suffix else "")
+        if outputs > MAX_NODE_OUTPUTS:  # a corrupt shape or attribute can ask for billions of them
+            raise self.fail(f"{op_type} would have {outputs} outputs (at most {MAX_NODE_OUTPUTS}); "
+                            "a size in the file is corrupt")
         if outputs == 1:
             out = [self.out_name if final else f"{self.out_name}/{suffix or op_type}"]
         else:
