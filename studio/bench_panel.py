@@ -462,12 +462,12 @@ class BenchPanel(QWidget):
         self.run_finished.emit(result)
 
     def _on_error(self, exc: BaseException, doc: Any = None) -> None:
-        from studio.input_panel import input_advice
+        from studio.advice import window_advice
 
         doc = doc if doc is not None else self.document
         text = describe(exc, f"Benchmark of {doc.label} failed" if doc is not None else "Benchmark failed")
-        advice = input_advice(exc)
-        line = f"{text.headline}: {text.detail}" + (f" ({advice or text.hint})" if advice or text.hint else "")
+        advice = window_advice(exc, text.hint)
+        line = f"{text.headline}: {text.detail}" + (f" ({advice})" if advice else "")
         log.error("%s", line)
         if doc is not None:
             doc.bench_status = line

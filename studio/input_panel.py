@@ -29,15 +29,6 @@ MAX_DIM = 1_000_000
 WARNING_STYLE = "color: #c77c0e"
 
 
-def input_advice(exc: BaseException) -> str:
-    """What the window can do about an input problem, instead of the engine's command-line hint."""
-    from engine.errors import InputError
-
-    if isinstance(exc, InputError):
-        return "set the shapes or choose an input data file in the Inputs panel"
-    return ""
-
-
 class InputPanel(QWidget):
     """Shows the active document's inputs; dynamic dimensions are spin boxes, fixed ones are shown disabled.
 

@@ -162,10 +162,13 @@ class JobDialog(QDialog):
     def _failed(self, exc: BaseException) -> None:
         self.run_button.setEnabled(True)
         self.progress.hide()
+        from studio.advice import window_advice
+
         text = describe(exc)
         log.error("%s failed: %s", self.windowTitle(), text.one_line())
+        advice = window_advice(exc, text.hint)
         self.status.setText(f"<span style='color:#d64545'><b>Failed</b>: {text.detail}</span>"
-                            + (f"<br><i>{text.hint}</i>" if text.hint else ""))
+                            + (f"<br><i>{advice}</i>" if advice else ""))
 
     def _cancelled(self) -> None:
         self.run_button.setEnabled(True)

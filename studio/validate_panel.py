@@ -249,12 +249,12 @@ class ValidatePanel(QWidget):
                                  on_error=lambda exc, d=doc: self._on_error(exc, d))
 
     def _on_error(self, exc: BaseException, doc: Any = None) -> None:
-        from studio.input_panel import input_advice
+        from studio.advice import window_advice
 
         doc = doc if doc is not None else self.document
         text = describe(exc, f"Validation of {doc.label} failed to run" if doc is not None else
                         "Validation failed to run")
-        advice = input_advice(exc) or text.hint
+        advice = window_advice(exc, text.hint)
         line = f"{text.headline}: {text.detail}" + (f" ({advice})" if advice else "")
         log.error("%s", line)
         if doc is not None:
