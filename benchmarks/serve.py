@@ -6,8 +6,9 @@ Usage: .venv/bin/python benchmarks/serve.py [--model M] [--rounds 3] [--duration
 Default model: resnet18 from ../shared (skips, exit 0, when absent). Each round times the
 model in process (engine.bench.benchmark, onnxruntime:cpu, default options: the figure
 `dstudio bench` prints), then load-tests the server (a `dstudio serve` subprocess on a free
-loopback port, onnxruntime:cpu, default options) at every concurrency level. Rounds
-interleave the two so drifting machine load hits both. Prints each round and the median
+loopback port, onnxruntime:cpu, default options) at every concurrency level. Many short
+rounds interleave the two, so each ratio compares measurements seconds apart and drifting
+load from other programs hits both; prints each round, the load average, and the median
 ratio serving / in-process per level (target: at least 0.70 at concurrency 4 on 2 cores).
 The load generator runs on the same cores as the server, as a client on the same host would.
 Never asserts on time.
@@ -60,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--duration", type=float, default=2.0, help="seconds per measurement (default 2)")
     ap.add_argument("--concurrency", default="1,4,16")
     ap.add_argument("--workers", type=int, default=1, help="server model instances (default 1)")
     ap.add_argument("--threads", type=int, help="intra-op threads, in process and in the server (default: ORT's)")
@@ -84,13 +85,15 @@ def main(argv: list[str] | None = None) -> int:
           f"vs dstudio serve ({args.workers} instance(s), {'JSON' if args.json_tensors else 'binary'} tensors) under "
           f"a closed-loop load test at concurrency {levels}; {args.duration:g} s each, {args.rounds} interleaved rounds; "
           f"{os.cpu_count()} CPUs")
+    if hasattr(os, "getloadavg"):
+        print(f"load average before: {os.getloadavg()[0]:.1f}")
     proc, url = start_server(args.model, name, args.workers, args.threads)
     rounds = []
     try:
         for r in range(args.rounds):
             inproc = benchmark(model, "onnxruntime:cpu", options=TargetOptions(threads=args.threads),
                                iterations=None, duration_s=args.duration, warmup=10)
-            result = loadtest(url, name, concurrency=levels, duration_s=args.duration, warmup_s=1.0,
+            result = loadtest(url, name, concurrency=levels, duration_s=args.duration, warmup_s=0.3,
                               binary=not args.json_tensors)
             row = {"in_process_per_s": inproc.throughput_per_s, "in_process_median_ms": inproc.stats.median_ms,
                    "levels": {p.concurrency: {"per_s": p.result.throughput_per_s, "p50_ms": p.result.stats.median_ms,
@@ -104,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+    if hasattr(os, "getloadavg"):
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     summary = {}
     print(f"\n{'concurrency':>11}  {'serving/s':>9}  {'in-process/s':>12}  {'ratio (median of rounds)':>24}")
     for c in levels:
@@ -112,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         inproc = statistics.median(row["in_process_per_s"] for row in rounds)
         summary[c] = {"ratio_median": statistics.median(ratios), "ratios": ratios, "serving_per_s": served,
                       "in_process_per_s": inproc}
-        print(f"{c:>11}  {served:>9.1f}  {inproc:>12.1f}  {statistics.median(ratios):>24.2f}")
+        q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0], 0, ratios[0])
+        print(f"{c:>11}  {served:>9.1f}  {inproc:>12.1f}  {statistics.median(ratios):>13.2f} (IQR {q1:.2f}-{q3:.2f})")
     if 4 in summary:
         ratio = summary[4]["ratio_median"]
         print(f"target: concurrency 4 at >= {TARGET_RATIO:.0%} of in-process throughput: "
