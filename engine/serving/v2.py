@@ -165,7 +165,7 @@ def _tensor(entry: Any, rest: memoryview, offset: int, what: str) -> tuple[str, 
         arr = np.asarray(entry["data"])
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"data holds {arr.dtype.kind!r} values, not numbers")
-        if dtype.kind in "iub" and arr.dtype.kind == "f":
+        if dtype.kind in "iub" and arr.dtype.kind == "f" and arr.size:  # [] reads as float64: no values, no problem
             raise ValueError(f"data holds non-integer numbers for {entry['datatype']}")
         arr = arr.astype(dtype)
     except (ValueError, TypeError, OverflowError) as exc:

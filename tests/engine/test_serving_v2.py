@@ -40,6 +40,13 @@ def test_response_round_trip_is_exact(binary):
         np.testing.assert_array_equal(got[k], arr)
 
 
+def test_empty_tensors_decode_in_every_dtype():
+    for name, dtype in v2.DATATYPES.items():
+        body = json.dumps({"inputs": [{"name": "e", "shape": [0, 3], "datatype": name, "data": []}]}).encode()
+        feeds, _ = v2.decode_request(body)
+        assert feeds["e"].shape == (0, 3) and feeds["e"].dtype == dtype
+
+
 def test_outputs_binary_per_output():
     header = {"outputs": [{"name": "a", "parameters": {"binary_data": True}}, {"name": "b"}]}
     default, flags, asked = v2.wants_binary(header)
