@@ -104,14 +104,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.png:
         view.grab().save(str(args.png))
 
-    # Zoomed all the way out, every item is in view: how long one repaint takes then.
-    view.fit()
+    # Zoomed all the way out, every item is in view: how long one repaint takes then. (Fit stops
+    # at a legible zoom, so zoom out the way a person would, past it.)
+    from PySide6.QtCore import Qt
+
+    view.fitInView(view.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
     before = view.paint_count
     t5 = time.perf_counter()
     view.viewport().repaint()
     while view.paint_count == before:
         app.processEvents()
     t6 = time.perf_counter()
+
+    # The left-to-right toggle: the layout runs on a worker; the GUI thread only swaps the scene.
+    from engine.graphview.layout import relayout
+
+    t7 = time.perf_counter()
+    horizontal = relayout(graph, "LR")
+    t8 = time.perf_counter()
+    view.direction = "LR"
+    view._show(horizontal, keep_state=True)
+    before = view.paint_count
+    while view.paint_count == before:
+        app.processEvents()
+    t9 = time.perf_counter()
 
     build_s, layout_s, paint_s = t1 - t0, t2 - t1, t4 - t3
     total = build_s + layout_s + paint_s
@@ -123,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total:               {total * 1000:8.1f} ms  = {total / TARGET_S:.2f} x the {TARGET_S:.0f} s target "
           f"({'within' if total <= TARGET_S else 'OVER'})")
     print(f"repaint, fitted:     {(t6 - t5) * 1000:8.1f} ms  (whole graph in view)")
+    print(f"left-to-right:       {(t8 - t7) * 1000:8.1f} ms layout on a worker, "
+          f"{(t9 - t8) * 1000:.1f} ms on the GUI thread to swap the scene and paint")
     view.close()
     return 0
 

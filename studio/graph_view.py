@@ -131,6 +131,15 @@ class GraphView(QGraphicsView):
         its selection and colours."""
         selected = self.selected_node() if keep_state and self.graph is not None else None
         heat = self._heat if keep_state else None
+        if keep_state and self.graph is not None and len(graph.nodes) == len(self.items) \
+                and all(n.id in self.items for n in graph.nodes):
+            self._move_items(graph)  # the same nodes elsewhere: move the boxes, redraw only the edges
+            self._initial_view()
+            self.minimap.set_graph(graph)
+            if selected is not None:
+                self.select_node(selected)
+            self.direction_changed.emit(graph.direction)
+            return
         scene = self.scene()
         self._quiet = True
         try:
@@ -161,6 +170,25 @@ class GraphView(QGraphicsView):
             self.select_node(selected)
         self.direction_changed.emit(graph.direction)
         log.debug("graph view: %d node items (%s)", len(self.items), graph.direction)
+
+    def _move_items(self, graph: DisplayGraph) -> None:
+        """Re-place the existing boxes at ``graph``'s coordinates and replace the edge layer.
+
+        Cheaper than rebuilding thousands of items; colours, highlights and selection stay.
+        """
+        scene = self.scene()
+        scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        if self.edge_layer is not None:
+            scene.removeItem(self.edge_layer)
+        self.edge_layer = EdgeLayerItem(graph.edges, self._style, graph.direction)
+        scene.addItem(self.edge_layer)
+        for node in graph.nodes:
+            item = self.items[node.id]
+            item.node = node
+            item.setPos(node.x, node.y)
+        scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        scene.setSceneRect(QRectF(0, 0, max(graph.width, 1.0), max(graph.height, 1.0)))
+        self.graph = graph
 
     def fit(self) -> None:
         """Zoom to show the whole graph, but never below a legible scale.

@@ -44,6 +44,8 @@ class OutlineView(QWidget):
         header.resizeSection(0, 170)
         for column in (1, 2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # Long names keep both ends ("layer4.1...conv2"): the tail is what tells nodes apart.
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.selectionModel().currentChanged.connect(self._on_current)
         self.placeholder = QLabel("Open a model (Ctrl+O) or drop one on the window.", self)
         self.placeholder.setWordWrap(True)
@@ -68,6 +70,16 @@ class OutlineView(QWidget):
             index = self.model.section(key)
             if index.isValid():
                 self.tree.expand(self.proxy.mapFromSource(index))
+        self._fit_name_column()
+
+    def _fit_name_column(self) -> None:
+        """Names get what they need up to 55% of the width, so the other columns stay in view."""
+        wanted = self.tree.sizeHintForColumn(0) + 12
+        self.tree.setColumnWidth(0, max(120, min(wanted, int(self.tree.viewport().width() * 0.55))))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_name_column()
 
     def select_node(self, node_id: str) -> None:
         """Follow a graph selection: reveal and select the node's row without re-emitting."""

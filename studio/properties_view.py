@@ -164,7 +164,8 @@ class PropertiesView(QWidget):
         self.title.setText(f"Weight {label}  {name}")
         rows = [("name", name)]
         if weight is not None:
-            rows += [("role", weight.role or "-"), ("shape", weight.shape_text), ("dtype", weight.dtype or "?")]
+            rows += [("role", weight.label.split("<", 1)[0]), ("shape", weight.shape_text),
+                     ("dtype", weight.dtype or "?")]
         if node is not None:
             rows.append(("node", f"{node.op_type}  {node.title}"))
         self._rows(None, rows)

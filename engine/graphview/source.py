@@ -102,6 +102,7 @@ class SourceResolver:
         self.known_params = self._known_parameters()
         self._memo: dict[str, list[Ref]] = {}
         self._ids: dict[int, str] = {}
+        self._types: dict[str, tuple[str, str]] | None = None  # canonical shapes, computed when first needed
 
     def _known_parameters(self) -> dict[str, WeightInfo]:
         known: dict[str, WeightInfo] = {}
@@ -167,9 +168,20 @@ class SourceResolver:
         base = self.resolve(node.inputs[0], depth + 1)
         if 0 <= index and len(base) == 1 and base[0][0] == "node":
             src = self.producer[node.inputs[0]]
+            label = _shape_label(src.attributes, index)
+            if not label and index == 0:  # item 0 of a multi-output op is its first ONNX output
+                label = self._canonical_shape(node.inputs[0])
             return [("node", base[0][1], node.outputs[0] if node.outputs else node.inputs[0],
-                     _shape_label(src.attributes, index) or f"[{index}]")]
+                     label or f"[{index}]")]
         return base
+
+    def _canonical_shape(self, tensor: str) -> str:
+        """The shape the canonical ONNX graph infers for ``tensor`` (same name), or ""."""
+        if self._types is None:
+            from engine.graphview.build import _tensor_types
+
+            self._types = _tensor_types(self.model.onnx) if self.model.onnx is not None else {}
+        return self._types.get(tensor, ("", ""))[0]
 
     def _id(self, node: SourceNode) -> str:
         return self._ids[id(node)]

@@ -144,3 +144,13 @@ def test_weight_array_of_a_mindir_parameter_and_a_folded_constant() -> None:
 
     summary = summarize_weight(Model(onnx=proto), "k")
     assert summary is not None and summary.head == [0, 1, 2, 3] and summary.stats.max == 3
+
+
+def test_tuple_items_are_labelled_with_a_shape_not_an_index() -> None:
+    """BatchNorm's output reaches ReLU through TupleGetItem(0): the edge says 1x16x..., not "[0]"."""
+    model = formats.load(fixture_by_name("mobilenetv2_small").mindir)
+    graph = build_display_graph(model, "source")
+    by_id = {n.id: n for n in graph.nodes}
+    from_bn = [e for e in graph.edges if by_id[e.source].op_type == "BatchNorm"]
+    assert from_bn and all(e.label and not e.label.startswith("[") for e in from_bn)
+    assert all("x" in e.label for e in from_bn)
