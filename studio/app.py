@@ -31,6 +31,9 @@ def ensure_app(offscreen: bool = False):  # -> QApplication
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("deploy-studio")
     app.setWindowIcon(icon("deploy-studio"))
+    from studio.palette import with_readable_disabled
+
+    app.setPalette(with_readable_disabled(app.palette()))  # dark themes often draw disabled like enabled
     return app
 
 

@@ -44,7 +44,9 @@ def _dark_palette():  # -> QPalette
     }
     for role, colour in roles.items():
         palette.setColor(role, QColor(colour))
-    return palette
+    from studio.palette import with_readable_disabled
+
+    return with_readable_disabled(palette)
 
 
 def _wait(app, done: Callable[[], bool], timeout_s: float = 300.0) -> None:
@@ -207,6 +209,12 @@ def shot_resnet18(app, window, tmp: Path) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is not here (the shared fixtures hold resnet18)")
     _open(app, window, path)
+    # opens at 1:1 at the top; then a weight inside layer1.0.conv1 clicked: its statistics and histogram
+    view = window.current_view()
+    conv = next(n for n in view.graph_view.graph.nodes if n.title == "layer1.0.conv1")
+    view.select_node(conv.id)
+    view.graph_view.weight_selected.emit(conv.id, conv.weights[0].name)
+    _settle(app, window)
 
 
 def shot_refused(app, window, tmp: Path):
