@@ -136,3 +136,18 @@ def test_cli_bench_and_validate_take_shapes(tmp_path, monkeypatch, capsys):
     assert main(["bench", str(path), "-n", "2", "--shape", "x=1x4x8x8", "--no-history"]) == 1
     assert "axis 1 is fixed to 3" in capsys.readouterr().err
     assert main(["bench", str(path), "--shape", "x=1xHx8"]) == 2
+
+
+def test_report_and_history_list_the_input_shapes(tmp_path, monkeypatch):
+    from engine import formats
+    from engine.bench import benchmark, history
+    from engine.bench.report import render_html
+
+    monkeypatch.setenv("DSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    path = tmp_path / "dyn.onnx"
+    onnx.save(_dynamic_conv_model(), path)
+    result = benchmark(formats.load(path), "onnxruntime:cpu", warmup=1, iterations=2, shapes={"x": (1, 3, 20, 10)})
+    assert "x 1x3x20x10" in render_html(result)
+    history.save_run(result.to_dict())
+    summary = history.list_runs(limit=1)[0]
+    assert summary.inputs == "x 1x3x20x10" and summary.batch == 1 and summary.precision == "fp32"
