@@ -108,7 +108,7 @@ def build_outline(summary: Any, graph: Any = None, mode: str = "canonical") -> O
                 group.add(OutlineItem("node", (_title(node), op, "", ""), node.id, error=failed,
                                       reason=node.lowering_reason if failed else ""))
         if plumbing:
-            hidden = root.add(OutlineItem("section", (f"Plumbing, not drawn ({sum(plumbing.values())})", "", "", ""),
+            hidden = root.add(OutlineItem("section", (f"Hidden plumbing ({sum(plumbing.values())})", "", "", ""),
                                           key="plumbing", reason=PLUMBING_NOTE))
             for op, count in sorted(plumbing.items(), key=lambda kv: (-kv[1], kv[0])):
                 hidden.add(OutlineItem("plumbing", (op, "", "", str(count)), op, key=f"plumbing:{op}",
