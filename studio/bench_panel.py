@@ -401,6 +401,11 @@ class BenchPanel(QWidget):
         if task is not None:
             task.cancel()
 
+    def forget(self, document: Any) -> None:
+        """``document`` is closing: cancel a benchmark of it that is still running."""
+        if document is not None and self._running_document() is document:
+            self.cancel()
+
     def shutdown(self) -> None:
         self.cancel()
         self.plot.stop()

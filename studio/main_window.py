@@ -200,6 +200,8 @@ class MainWindow(QMainWindow):
 
     def close_tab(self, index: int) -> None:
         view = self.tabs.widget(index)
+        if view is not None:
+            self.bench.forget(view.document)  # a run of a closed model has nowhere to show
         self.tabs.removeTab(index)
         if view is not None:
             view.deleteLater()

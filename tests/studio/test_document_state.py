@@ -118,3 +118,16 @@ def test_validation_and_compare_choice_belong_to_their_document(qtbot, window, t
     assert panel.compare.currentData() == ("model", mlp)
     assert panel.parity_rows() == lenet_rows
     assert "lenet5/model.onnx" in panel.verdict.text() and "PASSED" in panel.verdict.text()
+
+
+def test_closing_a_tab_cancels_its_running_benchmark(qtbot, window):
+    bench = window.bench
+    bench.warmup.setValue(0)
+    bench.iterations.setValue(5_000_000)
+    bench.run()
+    task = window.runner.current("bench")
+    qtbot.waitUntil(lambda: bench.buffer is not None and bench.buffer.count > 5, timeout=60_000)
+    with qtbot.waitSignal(task.finished, timeout=60_000) as blocker:
+        window.close_tab(0)
+    assert blocker.args == ["cancelled"]
+    assert window.current_document() is not None and window.current_document().label == "mlp_bn_dropout/model.onnx"
