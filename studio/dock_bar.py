@@ -2,8 +2,8 @@
 
 The graph gets the room: benchmark, validate, jobs and log start hidden (with no model, a
 graph or a checkpoint alike) and appear when used: their status-bar button, the View menu,
-running a benchmark or a validation (from any place that starts one), or a task failing
-with nobody to report it (the log).
+or running a benchmark or a validation (from any place that starts one). Errors still
+reach the person without them: each panel and the message bar show their own.
 """
 
 from __future__ import annotations
