@@ -22,6 +22,32 @@ PRECISIONS = (("fp32", "as stored (no conversion)"),
               ("int8", "static int8 quantization calibrated on seeded random inputs, converted in memory with parity checked"))
 
 
+#: What a person calls each target; the engine's id follows in brackets.
+TARGET_LABELS = {
+    "onnxruntime:cpu": "ONNX Runtime, CPU", "onnxruntime:cuda": "ONNX Runtime, NVIDIA GPU (CUDA)",
+    "onnxruntime:tensorrt": "ONNX Runtime, NVIDIA TensorRT", "onnxruntime:dml": "ONNX Runtime, DirectML (Windows GPU)",
+    "onnxruntime:coreml": "ONNX Runtime, Core ML (Apple)", "onnxruntime:openvino": "ONNX Runtime, Intel OpenVINO",
+    "mindspore:cpu": "MindSpore, CPU", "mindspore:gpu": "MindSpore, NVIDIA GPU", "mindspore:ascend": "MindSpore, Ascend NPU",
+    "reference": "ONNX reference evaluator (slow, exact)",
+}
+
+#: Targets that exist only on one operating system (sys.platform prefix): not listed elsewhere.
+PLATFORM_ONLY = {"onnxruntime:dml": "win", "onnxruntime:coreml": "darwin"}
+
+
+def target_label(name: str) -> str:
+    """``ONNX Runtime, CPU (onnxruntime:cpu)``; the bare id for targets without a known label."""
+    label = TARGET_LABELS.get(name)
+    return f"{label} ({name})" if label else name
+
+
+def runs_on_this_os(name: str) -> bool:
+    import sys
+
+    only = PLATFORM_ONLY.get(name)
+    return only is None or sys.platform.startswith(only)
+
+
 class TargetChooser(QWidget):
     """Target, threads and precision; unavailable targets are greyed with the reason as tooltip.
 
@@ -71,12 +97,12 @@ class TargetChooser(QWidget):
                 self.combo.setToolTip(feature("targets").reason)
                 return
             targets = engine_attr("targets")()  # type: ignore[operator]
-        self.targets = list(targets)
+        self.targets = [t for t in targets if runs_on_this_os(t.name)]  # no DirectML on Linux, no Core ML off macOS
         keep = preferred or self.current_target()
         self.combo.blockSignals(True)
         self._model.clear()
         for info in self.targets:
-            label = info.name + ("" if info.available else "  (unavailable)")
+            label = target_label(info.name) + ("" if info.available else "  (unavailable)")
             item = QStandardItem(label)
             item.setData(info.name, TARGET_ROLE)
             item.setEnabled(bool(info.available))
@@ -153,7 +179,11 @@ class TargetChooser(QWidget):
             # MindSpore runs the MindIR as written: lower precisions are for ONNX targets.
             ms = info.name.startswith("mindspore")
             for row in range(1, self.precision.count()):
-                self.precision.model().item(row).setEnabled(not ms)
+                item = self.precision.model().item(row)
+                item.setEnabled(not ms)
+                what = PRECISIONS[row][1]
+                item.setToolTip(f"not on {info.name}: MindSpore runs the MindIR as written; fp16 and int8 are "
+                                "made in memory for ONNX Runtime targets" if ms else what)
             if ms:
                 self.precision.setCurrentIndex(0)
             self.combo.setToolTip(f"{info.name}: {info.reason or 'available'}")
