@@ -202,3 +202,10 @@ def test_a_worker_that_dies_fails_only_its_model() -> None:
     assert sorted(results) == [0, 1, 2, 3]
     assert results[1]["status"] == "failed" and "worker process died" in results[1]["error"]
     assert all(results[i]["status"] == "ok" for i in (0, 2, 3))
+
+
+def test_an_unreachable_cluster_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Nobody listening at the address: a TargetError at once (Ray alone retries for minutes)."""
+    src = _dense(tmp_path / "m.onnx", np.eye(4))
+    with pytest.raises(TargetError, match=r"cannot connect to the Ray cluster at 127\.0\.0\.1:9|needs Ray"):
+        run_batch([str(src)], tmp_path / "out", FAST, cluster="127.0.0.1:9")
