@@ -187,7 +187,10 @@ def networks():
             small = x * ms.Tensor(np.array([1.0, 1.0, 1e-3], np.float32)).reshape(1, 3, 1, 1)
             n = ops.L2Normalize(axis=-1)(small)  # the last channel's rows fall under epsilon
             n2 = ops.L2Normalize(axis=1, epsilon=1e-12)(x)
-            return b, d, o, p, q, r, n, n2
+            grn = ops.LpNorm(axis=[1, 2], p=2, keep_dims=True)(x)  # ConvNeXt v2's GRN
+            l1 = ops.LpNorm(axis=-1, p=1, epsilon=0.5)(small)  # some norms fall under epsilon
+            l3 = ops.LpNorm(axis=0, p=3)(x)
+            return b, d, o, p, q, r, n, n2, grn, l1, l3
 
     class WhileLoop(nn.Cell):
         """A data-dependent loop: MindSpore exports it as separate graphs (control flow)."""

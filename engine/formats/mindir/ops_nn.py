@@ -302,3 +302,28 @@ def l2_normalize(ctx: NodeContext):
     ss = ctx.emit("ReduceSumSquare", [x], final=False, suffix="sum_sq", axes=axes, keepdims=1)
     clamped = ctx.emit("Max", [ss, ctx.const_tensor(np.array(eps, dtype), hint="eps")], final=False, suffix="clamp")
     return ctx.emit("Div", [x, ctx.emit("Sqrt", [clamped], final=False, suffix="norm")])
+
+
+@op("LpNorm")
+def lp_norm(ctx: NodeContext):
+    """LpNorm(x; axis, p, keep_dims, epsilon) = max((sum |x|^p over axis)^(1/p), epsilon)."""
+    axes = ctx.attr("axis", (0,))
+    axes = [int(a) for a in (axes if isinstance(axes, (tuple, list)) else [axes])]
+    p = int(ctx.attr("p", 2))
+    keep = int(bool(ctx.attr("keep_dims", False)))
+    eps = float(ctx.attr("epsilon", 1e-12))
+    dtype = ctx.dtype(0) or np.float32
+    x = ctx.tensor(0)
+    if p == 1:
+        norm = ctx.emit("ReduceL1", [x], final=False, suffix="norm", axes=axes, keepdims=keep)
+    elif p == 2:
+        norm = ctx.emit("ReduceL2", [x], final=False, suffix="norm", axes=axes, keepdims=keep)
+    elif p > 2:
+        powered = ctx.emit("Pow", [ctx.emit("Abs", [x], final=False, suffix="abs"),
+                                   ctx.const_tensor(np.array(p, dtype), hint="p")], final=False, suffix="pow")
+        total = ctx.emit("ReduceSum", [powered, ctx.const_tensor(np.array(axes, np.int64), hint="axes")],
+                         final=False, suffix="sum", keepdims=keep)
+        norm = ctx.emit("Pow", [total, ctx.const_tensor(np.array(1.0 / p, dtype), hint="inv_p")], final=False, suffix="norm")
+    else:
+        raise ctx.fail(f"p={p} is not lowered (only p >= 1)")
+    return ctx.emit("Max", [norm, ctx.const_tensor(np.array(eps, dtype), hint="eps")])
