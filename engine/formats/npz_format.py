@@ -202,9 +202,15 @@ def save(model: Model, path: Path, job: Job) -> None:
     if true_dtypes:
         arrays[DTYPES_MEMBER] = np.asarray(json.dumps(true_dtypes))
     job.report(0.2, f"writing {path.name}")
-    with atomic_path(path) as tmp, tmp.open("wb") as fh:
-        # A file object, so numpy does not append ".npz" to the temporary name.
-        np.savez(fh, **arrays)
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as fh:
+            # A file object, so numpy does not append ".npz" to the temporary name.
+            np.savez(fh, **arrays)
+        # Cheap structure check before the rename: the members are exactly the arrays given.
+        with zipfile.ZipFile(tmp) as written:
+            members = sorted(written.namelist())
+        if members != sorted(f"{name}.npy" for name in arrays):
+            raise FormatError("the archive written does not hold the arrays given; nothing written", path=path)
 
 
 FORMAT = register(

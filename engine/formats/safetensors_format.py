@@ -184,8 +184,24 @@ def save(model: Model, path: Path, job: Job) -> None:
     try:
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata=meta or None)
+            _verify_written(tmp, path, set(tensors), meta)
     except (SafetensorError, ValueError, TypeError) as exc:
         raise FormatError(f"cannot write safetensors ({exc})", path=path) from None
+
+
+def _verify_written(tmp: Path, path: Path, names: set[str], meta: dict[str, str]) -> None:
+    """Re-read the header just written (cheap: no tensor data) before it replaces ``path``."""
+    try:
+        _check_header(tmp)
+    except FormatError as exc:
+        raise FormatError(f"the file written does not read back ({exc.message}); nothing written", path=path) from None
+    with tmp.open("rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(size))
+    written = set(header) - {"__metadata__"}
+    if written != names or header.get("__metadata__", {}) != meta:
+        raise FormatError("the file written does not hold the tensors given (names or notes differ); nothing written",
+                          path=path)
 
 
 def _encodable(text: str) -> bool:
