@@ -319,6 +319,8 @@ def expand(ctx: ExportContext):
 
 @exports("Tile")
 def tile(ctx: ExportContext):
+    if ctx.has_input(1) and not ctx.is_const(1):
+        return ctx.call("Tile", [ctx.tensor(0), ctx.tensor(1)])
     return ctx.call("Tile", [ctx.tensor(0), _ints(ctx.const(1))])
 
 
@@ -364,18 +366,11 @@ def arg_max(ctx: ExportContext):
     return y
 
 
-@exports("CumSum")
+@exports("CumSum", "CumProd")
 def cum_sum(ctx: ExportContext):
     rank = _rank(ctx)
     axis = _axis(ctx, int(ctx.const(1).ravel()[0]), rank)
-    return ctx.call("CumSum", [ctx.tensor(0), axis, bool(ctx.attr("exclusive", 0)), bool(ctx.attr("reverse", 0))])
-
-
-@exports("CumProd")
-def cum_prod(ctx: ExportContext):
-    rank = _rank(ctx)
-    axis = _axis(ctx, int(ctx.const(1).ravel()[0]), rank)
-    return ctx.call("CumProd", [ctx.tensor(0), axis, bool(ctx.attr("exclusive", 0)), bool(ctx.attr("reverse", 0))])
+    return ctx.call(ctx.node.op_type, [ctx.tensor(0), axis, bool(ctx.attr("exclusive", 0)), bool(ctx.attr("reverse", 0))])
 
 
 @exports("DepthToSpace", "SpaceToDepth")

@@ -442,13 +442,19 @@ def _empty_value(op: str, dtype: np.dtype):
          "ReduceL2", "ReduceLogSum", "ReduceLogSumExp")
 def reduce(ctx: ExportContext):
     op = ctx.node.op_type
-    axes_index = 1
-    axes = axes_of(ctx, axes_index)
     keep = bool(ctx.attr("keepdims", 1))
     x = ctx.tensor(0)
+    shape, dtype = ctx.shape(0), ctx.dtype(0) or np.dtype(np.float32)
+    if ctx.has_input(1) and not ctx.is_const(1):
+        # Axes known only at run time: MindSpore's reductions take them as a tensor operand.
+        if ctx.attr("noop_with_empty_axes", 0):
+            raise ctx.fail("noop_with_empty_axes with axes given at run time")
+        if shape is None or 0 in shape:
+            raise ctx.fail("axes given at run time need a static, non-empty input")
+        return _reduce_by(ctx, op, x, ctx.tensor(1), keep, dtype, None)
+    axes = axes_of(ctx, 1)
     if not axes and ctx.attr("noop_with_empty_axes", 0):
         return ctx.call("Identity", [x])
-    shape, dtype = ctx.shape(0), ctx.dtype(0) or np.dtype(np.float32)
     rank = len(shape) if shape is not None else None
     if axes and rank is not None:
         if any(not -rank <= a < rank for a in axes):
@@ -458,7 +464,11 @@ def reduce(ctx: ExportContext):
     result_shape = out_shape(ctx)
     if shape is not None and result_shape is not None and any(shape[a] == 0 for a in full):
         return np.full(result_shape, _empty_value(op, dtype), dtype=dtype)  # MindSpore garbles empty reductions
-    axes_t = tuple(axes or ())
+    return _reduce_by(ctx, op, x, tuple(axes or ()), keep, dtype, result_shape)
+
+
+def _reduce_by(ctx: ExportContext, op: str, x: str, axes_t, keep: bool, dtype: np.dtype, result_shape) -> str:
+    """``op`` over ``axes_t`` (a tuple, or a tensor given at run time; empty means all axes)."""
     if dtype == np.bool_:
         if op not in ("ReduceMax", "ReduceMin"):
             raise ctx.fail(f"{op} on bool")
@@ -486,8 +496,6 @@ def reduce(ctx: ExportContext):
     # ReduceLogSumExp, stable: m + log(sum(exp(x - m)))
     m = ctx.call("ReduceMax", [x, axes_t, True])
     s = ctx.call("ReduceSum", [ctx.call("Exp", [ctx.call("Sub", [x, m])]), axes_t, keep, False])
-    m_out = m if keep else ctx.call("Reshape", [m, tuple(result_shape)]) if result_shape is not None else None
-    if m_out is None:
-        raise ctx.fail("needs the static output shape")
+    m_out = m if keep else ctx.call("ReduceMax", [m, axes_t, False])  # drops the kept unit axes
     return ctx.call("Add", [_log(ctx, s), m_out])
 
