@@ -236,7 +236,7 @@ def _convert(model, folder: Path) -> str:
     from engine import formats
     from engine.errors import EngineError
 
-    if model.is_graph:
+    if model.params is None:  # a network (lowered to ONNX or not): convert it as the CLI would
         targets = ["onnx"] if model.source_format == "mindir" else ["mindir"]
     else:
         targets = ["ckpt", "safetensors", "npz"]
