@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.runner = TaskRunner(parent=self)
         self.setWindowTitle("Deploy Studio")
+        self.drop_choice: Any = None  # the open-or-bind question while it is asked
         self.setWindowIcon(icon("deploy-studio"))
         self.setAcceptDrops(True)
         self.resize(1400, 900)
@@ -321,7 +322,7 @@ class MainWindow(QMainWindow):
                 refused.append(f"{path.name}: {path.suffix or 'no suffix'} is not a supported model or parameter file")
             elif (path.suffix.lower() in PARAM_SUFFIXES and current is not None and current.is_graph
                   and len(paths) == 1):
-                self.offer_export(current, path)
+                self.offer_open_or_bind(current, path)
             else:
                 to_open.append(path)
         if refused:
@@ -338,6 +339,31 @@ class MainWindow(QMainWindow):
         from studio.batch_dialog import BatchDialog
 
         BatchDialog(self, folders).open()
+
+    def offer_open_or_bind(self, document: Document, params_path: Path) -> None:
+        """A parameter file dropped on an open graph: ask whether to bind it into that graph or open it."""
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.Question, "Parameter file dropped",
+                          f"What should {params_path.name} do?", QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText(f"Bind it into {document.label} (checks names and shapes first, writes a new "
+                               "file), or open it in its own tab to look at its tensors.")
+        bind = box.addButton(f"Bind into {document.title}…", QMessageBox.ButtonRole.AcceptRole)
+        open_it = box.addButton("Open as a table", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(bind)
+        self.drop_choice = box
+
+        def answered(_result: int) -> None:
+            self.drop_choice = None
+            if box.clickedButton() is bind:
+                self.offer_export(document, params_path)
+            elif box.clickedButton() is open_it:
+                self.open_files([params_path])
+            box.deleteLater()
+
+        box.finished.connect(answered)
+        box.open()
 
     def offer_export(self, document: Document, params_path: Path) -> None:
         from studio.export_dialog import ExportDialog

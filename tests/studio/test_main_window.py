@@ -191,6 +191,9 @@ def test_checkpoint_dropped_on_graph_offers_export_with_report(qtbot, window, tm
     from studio.export_dialog import ExportDialog
 
     drop(window, LENET / "model.ckpt")
+    choice = window.drop_choice  # bind into the graph, or open the file on its own
+    assert choice is not None and choice.isVisible()
+    next(b for b in choice.buttons() if b.text().startswith("Bind into")).click()
     dialog = window.findChild(ExportDialog)
     assert dialog is not None and dialog.isVisible()
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=60_000)
@@ -204,6 +207,14 @@ def test_checkpoint_dropped_on_graph_offers_export_with_report(qtbot, window, tm
     assert (tmp_path / "bound.onnx").is_file()
     assert doc.path == LENET / "model.mindir"
     dialog.close()
+
+
+def test_checkpoint_dropped_on_graph_can_open_instead(qtbot, window):
+    open_by_drop(qtbot, window, LENET / "model.mindir")
+    drop(window, LENET / "model.ckpt")
+    with qtbot.waitSignal(window.document_opened, timeout=60_000) as blocker:
+        next(b for b in window.drop_choice.buttons() if b.text() == "Open as a table").click()
+    assert blocker.args[0].path == LENET / "model.ckpt" and not blocker.args[0].is_graph
 
 
 def test_checkpoint_opens_as_table_and_diffs(qtbot, window, tmp_path):
