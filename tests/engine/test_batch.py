@@ -209,3 +209,17 @@ def test_an_unreachable_cluster_is_refused_in_one_line(tmp_path: Path) -> None:
     src = _dense(tmp_path / "m.onnx", np.eye(4))
     with pytest.raises(TargetError, match=r"cannot connect to the Ray cluster at 127\.0\.0\.1:9|needs Ray"):
         run_batch([str(src)], tmp_path / "out", FAST, cluster="127.0.0.1:9")
+
+
+def test_a_lost_worker_is_not_a_current_result(tmp_path: Path) -> None:
+    from engine.batch.store import ModelFile, ResultStore, source_info
+
+    src = _dense(tmp_path / "m.onnx", np.eye(4))
+    model, store = ModelFile(src, "m.onnx"), ResultStore(tmp_path / "out")
+    record = {"model": "m.onnx", "status": "failed", "failed_stage": "convert", "options": FAST.key(),
+              "source": source_info(model, src.read_bytes())}
+    store.save(record, model)
+    assert store.current(model, FAST.key())[0] is not None  # the model's own failure: current
+    assert store.current(model, FAST.key(), retry_failed=True)[0] is None
+    store.save({**record, "failed_stage": "worker"}, model)
+    assert store.current(model, FAST.key())[0] is None  # a lost worker: run it again
