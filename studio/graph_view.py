@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QLinearGradient, QMouseEvent, QPainter, QPalette, QResizeEvent, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QKeyEvent,
+    QLinearGradient,
+    QMouseEvent,
+    QPainter,
+    QPalette,
+    QResizeEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
 from engine.graphview.categories import heat_color
@@ -332,6 +341,57 @@ class GraphView(QGraphicsView):
         super().mousePressEvent(event)
         if hit is not None:
             self.weight_selected.emit(*hit)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        """Esc clears the selection and search marks; arrows walk the graph from the selected
+        node (along the flow to a consumer or back to a producer, across to a neighbour in
+        its row), or pan when nothing is selected."""
+        key = event.key()
+        if key == Qt.Key.Key_Escape:
+            self.clear_selection()
+            event.accept()
+            return
+        arrows = {Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1), Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0)}
+        if key not in arrows or self.graph is None:
+            super().keyPressEvent(event)
+            return
+        dx, dy = arrows[key]
+        current = self.selected_node()
+        target = self.neighbour(current, dx, dy) if current is not None else None
+        if target is not None:
+            self.select_node(target)
+        elif current is None:
+            step = self.viewport().width() * 0.1 if dx else self.viewport().height() * 0.1
+            bar = self.horizontalScrollBar() if dx else self.verticalScrollBar()
+            bar.setValue(bar.value() + int((dx or dy) * step))
+        event.accept()
+
+    def clear_selection(self) -> None:
+        """Nothing selected, no search matches marked."""
+        for node_id in self._highlighted:
+            if node_id in self.items:
+                self.items[node_id].set_highlighted(False)
+        self._highlighted = []
+        self.scene().clearSelection()
+
+    def neighbour(self, node_id: str, dx: int, dy: int) -> str | None:
+        """The node an arrow key leads to from ``node_id``: a consumer or producer along the
+        flow, the nearest box in the same row across it; None at the graph's edge."""
+        graph = self.graph
+        if graph is None or node_id not in graph:
+            return None
+        along, across = (dx, dy) if graph.direction == "LR" else (dy, dx)
+        node = graph.node(node_id)
+        if along:
+            ends = [e.target for e in graph.edges if e.source == node_id] if along > 0 \
+                else [e.source for e in graph.edges if e.target == node_id]
+            key = (lambda n: abs(n.y - node.y)) if graph.direction == "LR" else (lambda n: abs(n.x - node.x))
+            candidates = [graph.node(i) for i in dict.fromkeys(ends) if i in graph]
+            return min(candidates, key=key).id if candidates else None
+        row = [n for n in graph.nodes if n.layer == node.layer and n.id != node_id]
+        pos = (lambda n: n.y) if graph.direction == "LR" else (lambda n: n.x)
+        side = [n for n in row if (pos(n) - pos(node)) * across > 0]
+        return min(side, key=lambda n: abs(pos(n) - pos(node))).id if side else None
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

@@ -121,3 +121,19 @@ def test_dark_palette_repaints(qtbot, view: GraphView) -> None:
     qtbot.waitUntil(lambda: view.paint_count > before)
     assert view.backgroundBrush().color().name() == "#1e1e1e"
     assert view.edge_layer is not None and view.edge_layer.style.edge.red() > 200
+
+
+def test_arrows_walk_the_graph_and_escape_clears(qtbot, view: GraphView) -> None:
+    view.setFocus()
+    view.select_node("1Conv")
+    qtbot.keyClick(view, Qt.Key.Key_Down)  # along the flow: Conv -> Relu
+    assert view.selected_node() == "2Relu"
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    assert view.selected_node() == "1Conv"
+    view.find("conv")
+    assert view.items["4Conv"].highlighted
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert view.selected_node() is None and not view.items["4Conv"].highlighted
+    before = view.verticalScrollBar().value()
+    qtbot.keyClick(view, Qt.Key.Key_Down)  # nothing selected: pans
+    assert view.verticalScrollBar().value() > before
