@@ -214,6 +214,8 @@ class ParamDiff:
     removed: list[str]
     changed_shape: list[tuple[str, list[int], list[int]]]
     max_abs_diff: dict[str, float]
+    #: max |a - b| / max |a| per tensor (inf where a is all zero and b is not; 0 for identical tensors)
+    max_rel_diff: dict[str, float] = field(default_factory=dict)
 
     @property
     def identical(self) -> bool:
@@ -229,6 +231,7 @@ def diff_params(a: ParameterSet, b: ParameterSet) -> ParamDiff:
     removed = [n for n in a if n not in b]
     changed: list[tuple[str, list[int], list[int]]] = []
     diffs: dict[str, float] = {}
+    rel: dict[str, float] = {}
     for name in a:
         if name not in b:
             continue
@@ -237,11 +240,14 @@ def diff_params(a: ParameterSet, b: ParameterSet) -> ParamDiff:
             changed.append((name, list(x.shape), list(y.shape)))
             continue
         if x.size == 0:
-            diffs[name] = 0.0
+            diffs[name] = rel[name] = 0.0
             continue
-        delta = np.abs(x.astype(np.float64) - y.astype(np.float64))
+        x64 = x.astype(np.float64)
+        delta = np.abs(x64 - y.astype(np.float64))
         diffs[name] = float(np.nanmax(delta))
-    return ParamDiff(added=added, removed=removed, changed_shape=changed, max_abs_diff=diffs)
+        scale = float(np.nanmax(np.abs(x64)))
+        rel[name] = diffs[name] / scale if scale > 0 else (0.0 if diffs[name] == 0 else float("inf"))
+    return ParamDiff(added=added, removed=removed, changed_shape=changed, max_abs_diff=diffs, max_rel_diff=rel)
 
 
 def format_summary(summary: ModelSummary) -> str:

@@ -26,6 +26,11 @@ from studio.icons import icon
 log = logging.getLogger(__name__)
 
 
+DIFF_COLUMNS = ("Name", "Change", "Shape (this)", "Shape (other)", "Max |diff|", "Max rel diff")
+#: Diff rows are grouped in this order (the Change column sorts by it).
+CHANGE_ORDER = ("removed", "added", "changed shape", "values differ")
+
+
 def _table(headers: list[str], parent: QWidget) -> QTableWidget:
     table = QTableWidget(0, len(headers), parent)
     table.setHorizontalHeaderLabels(headers)
@@ -33,7 +38,10 @@ def _table(headers: list[str], parent: QWidget) -> QTableWidget:
     table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
     table.setAlternatingRowColors(True)
     table.verticalHeader().hide()
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    table.setWordWrap(False)  # a shape reads on one line: [64, 3, 7, 7]
+    table.setTabKeyNavigation(False)
     table.setSortingEnabled(True)
     return table
 
@@ -86,7 +94,7 @@ class ParamsView(QWidget):
         self.table = _table(["Name", "dtype", "Shape", "Size", "Bytes"], self)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.diff_title = QLabel(self)
-        self.diff_table = _table(["Name", "Change", "Shape (this)", "Shape (other)", "Max |diff|"], self)
+        self.diff_table = _table(list(DIFF_COLUMNS), self)
         diff_box = QWidget(self)
         diff_layout = QVBoxLayout(diff_box)
         diff_layout.setContentsMargins(0, 0, 0, 0)
@@ -114,6 +122,7 @@ class ParamsView(QWidget):
             self.table.setItem(row, 3, _item(f"{p.size:,}", p.size))
             self.table.setItem(row, 4, _item(f"{p.nbytes:,}", p.nbytes))
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # A to Z by name, not Qt's default descending
 
     def _on_selection(self) -> None:
         rows = self.table.selectionModel().selectedRows()
@@ -122,25 +131,33 @@ class ParamsView(QWidget):
 
     def show_diff(self, other_name: str, diff: Any) -> None:
         """Show an engine ParamDiff of this file (a) against ``other_name`` (b)."""
-        rows: list[tuple[str, str, str, str, float | None]] = []
-        rows += [(n, "added", "", "", None) for n in diff.added]
-        rows += [(n, "removed", "", "", None) for n in diff.removed]
-        rows += [(n, "changed shape", shape_text(a), shape_text(b), None) for n, a, b in diff.changed_shape]
+        rows: list[tuple[str, str, str, str, float | None, float | None]] = []
+        rows += [(n, "removed", "", "", None, None) for n in diff.removed]
+        rows += [(n, "added", "", "", None, None) for n in diff.added]
+        rows += [(n, "changed shape", shape_text(a), shape_text(b), None, None) for n, a, b in diff.changed_shape]
         changed = {n: v for n, v in diff.max_abs_diff.items() if v != 0}
         same = len(diff.max_abs_diff) - len(changed)
-        rows += [(n, "values differ", "", "", v) for n, v in sorted(changed.items(), key=lambda kv: -kv[1])]
+        rel = getattr(diff, "max_rel_diff", {}) or {}
+        rows += [(n, "values differ", "", "", v, rel.get(n))
+                 for n, v in sorted(changed.items(), key=lambda kv: -kv[1])]
         self.diff_title.setText(
             f"<b>Diff with {other_name}</b>: {len(diff.added)} added, {len(diff.removed)} removed, "
             f"{len(diff.changed_shape)} changed shape, {len(changed)} with different values, {same} identical")
         colours = {"added": "#2e9e5b", "removed": "#d64545", "changed shape": "#c77c0e"}
         self.diff_table.setSortingEnabled(False)
         self.diff_table.setRowCount(len(rows))
-        for r, (name, change, sa, sb, value) in enumerate(rows):
-            cells = [_item(name), _item(change), _item(sa), _item(sb),
-                     _item("" if value is None else f"{value:.6g}", -1.0 if value is None or math.isnan(value) else value)]
+        for r, (name, change, sa, sb, value, relative) in enumerate(rows):
+            # The Change cell sorts by group, then by the size of the difference inside "values differ".
+            order = CHANGE_ORDER.index(change) * 1e6 - (0.0 if value is None or math.isnan(value) else min(value, 1e5))
+            cells = [_item(name), _item(change, order), _item(sa), _item(sb),
+                     _item("" if value is None else f"{value:.6g}", -1.0 if value is None or math.isnan(value) else value),
+                     _item("" if relative is None else ("inf" if math.isinf(relative) else f"{relative:.3g}"),
+                           -1.0 if relative is None or math.isnan(relative) else min(relative, 1e300))]
+            cells[1].setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
             for c, cell in enumerate(cells):
                 if change in colours and c == 1:
                     cell.setForeground(QColor(colours[change]))
                 self.diff_table.setItem(r, c, cell)
         self.diff_table.setSortingEnabled(True)
+        self.diff_table.sortByColumn(1, Qt.SortOrder.AscendingOrder)  # grouped: removed, added, reshaped, changed
         self.diff_box.show()
