@@ -71,6 +71,88 @@ def test_op_without_a_mindir_rule_is_refused_and_nothing_written(tmp_path):
     assert not (tmp_path / "det.mindir").exists()
 
 
+def _one_node(tmp_path, node, inputs, outputs, name="m", inits=()):
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph([node], "g", inputs, outputs, initializer=list(inits))
+    src = tmp_path / f"{name}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), src)
+    return src
+
+
+def test_refusals_name_the_input_file_not_the_output(tmp_path):
+    from onnx import TensorProto, helper
+
+    src = _one_node(tmp_path, helper.make_node("Det", ["x"], ["y"], name="det"),
+                    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
+                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
+    with pytest.raises(UnsupportedOpError) as info:
+        convert(src, tmp_path / "out.mindir")
+    assert str(info.value).startswith(str(src))
+    assert "out.mindir" not in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", ["STRING", "FLOAT8E4M3FN", "INT4", "FLOAT4E2M1"])
+def test_graph_input_dtype_without_mindir_type_is_one_typed_line(tmp_path, dtype):
+    from onnx import TensorProto, helper
+
+    elem = getattr(TensorProto, dtype)
+    src = _one_node(tmp_path, helper.make_node("Identity", ["x"], ["y"]),
+                    [helper.make_tensor_value_info("x", elem, [2])], [helper.make_tensor_value_info("y", elem, [2])])
+    with pytest.raises(UnsupportedOpError, match=f"graph input 'x' has dtype {dtype}, which MindIR has no type for"):
+        convert(src, tmp_path / "out.mindir")
+    assert not (tmp_path / "out.mindir").exists()
+
+
+def _conv(strides):
+    from onnx import helper
+
+    return helper.make_node("Conv", ["x", "w"], ["y"], strides=strides, kernel_shape=[1, 1])
+
+
+@pytest.mark.parametrize("case", ["conv_zero_stride", "conv_three_strides", "cast_unknown_type", "split_bad_sizes",
+                                  "constant_two_values"])
+def test_bad_attributes_give_typed_errors_not_tracebacks(tmp_path, case):
+    """The fuzzer's crash sites in export rules (conv, cast, split, constant, _same_pads) raise typed errors."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    x4 = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])
+    w = numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "w")
+    nodes = {
+        "conv_zero_stride": (helper.make_node("Conv", ["x", "w"], ["y"], strides=[0, 0], auto_pad="SAME_UPPER"), [x4], [w]),
+        "conv_three_strides": (_conv([1, 1, 1]), [x4], [w]),
+        "cast_unknown_type": (helper.make_node("Cast", ["x"], ["y"], to=9999), [x4], []),
+        "split_bad_sizes": (helper.make_node("Split", ["x", "s"], ["y", "z"], axis=2), [x4],
+                            [numpy_helper.from_array(np.array([3, 3], np.int64), "s")]),
+        "constant_two_values": (helper.make_node("Constant", [], ["y"], value_float=1.0, value_int=2), [x4], []),
+    }
+    node, inputs, inits = nodes[case]
+    outputs = [y, helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 1, 4, 4])] if case == "split_bad_sizes" else [y]
+    src = _one_node(tmp_path, node, inputs, outputs, inits=inits)
+    with pytest.raises(UnsupportedOpError, match=f"ONNX {node.op_type} cannot be written as MindIR") as info:
+        convert(src, tmp_path / "out.mindir")
+    assert "\n" not in str(info.value) and str(src) in str(info.value)
+    assert not (tmp_path / "out.mindir").exists()
+
+
+def test_flatten_at_the_rank_gives_onnx_shape(tmp_path):
+    """Flatten(axis == rank) on [1, 32] is (32, 1) in ONNX, never (1, 32)."""
+    from onnx import TensorProto, helper
+
+    src = _one_node(tmp_path, helper.make_node("Flatten", ["x"], ["y"], axis=2),
+                    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32])],
+                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [32, 1])])
+    convert(src, tmp_path / "out.mindir")
+    back = formats.load(tmp_path / "out.mindir")
+    x = np.arange(32, dtype=np.float32).reshape(1, 32)
+    (y,) = ort.InferenceSession(back.onnx.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert y.shape == (32, 1)
+    np.testing.assert_array_equal(y.ravel(), x.ravel())
+
+
 @pytest.fixture(scope="module")
 def mindspore_results(tmp_path_factory):
     """Write every fixture both ways (MindIR->MindIR, MindSpore's ONNX->MindIR), run all in one MindSpore child."""
