@@ -127,6 +127,8 @@ class PackageDialog(JobDialog):
                  f"{html.escape(v['reference']['target'])}, max abs error {worst:.3g}"
                  + (f"; a batch of {batch['batch']} {'matches' if batch['passed'] else 'differs from'} one by one"
                     if batch else "") + "."]
+        lines += [f"<span style='color:#d64545'>{html.escape(e)}</span>"
+                  for e in (v.get("error"), (batch or {}).get("error")) if e]
         lines += [f"<i>{html.escape(n)}</i>" for n in result.notes]
         lines.append(f"How to start the server: {html.escape(str(result.folder / 'README.md'))}")
         self.status.setText("<br>".join(lines))

@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
               f"source on {v['reference']['target']}, max abs error {worst:.3g}"
               + (f"; batch of {v['batch_check']['batch']} {'matches' if v['batch_check']['passed'] else 'DIFFERS from'}"
                  " one by one" if v.get("batch_check") else ""))
+        for problem in (v.get("error"), (v.get("batch_check") or {}).get("error")):
+            if problem:
+                print(f"problem: {problem}")
         for note in result.notes:
             print(f"note: {note}")
         print(f"see {result.folder / 'README.md'}")

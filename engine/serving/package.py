@@ -82,8 +82,46 @@ def _run(model: Model, target: str, feeds: dict[str, np.ndarray]) -> dict[str, n
         return {k: np.asarray(v) for k, v in session.infer(feeds).items()}
 
 
+def _run_safely(model: Model, target: str, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray] | None, str]:
+    """(outputs, "") or (None, the runtime's first error line): a packaged model that fails to run is a finding."""
+    try:
+        return _run(model, target, feeds), ""
+    except InputError:
+        raise
+    except Exception as exc:  # ONNX Runtime raises its own types for a Reshape that cannot take the batch
+        return None, ((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:300]
+
+
+def _batch_check(model: Model, target: str, specs: list, batch: int, seed: int) -> dict[str, Any]:
+    """One batch of ``batch`` seeded samples against the same samples one by one, on ``target``."""
+    from engine.inputs import make_feeds
+    from engine.validate import compare_outputs
+
+    samples = [make_feeds(specs, seed=seed + i) for i in range(batch)]
+    stacked = {k: np.concatenate([s[k] for s in samples]) for k in samples[0]}
+    singles = []
+    for sample in samples:
+        out, error = _run_safely(model, target, sample)
+        if out is None:
+            return {"batch": batch, "passed": False, "error": f"one sample: {error}"}
+        singles.append(out)
+    got, error = _run_safely(model, target, stacked)
+    if got is None:
+        return {"batch": batch, "passed": False, "error": f"a batch of {batch}: {error}"}
+    expect = {k: np.concatenate([o[k] for o in singles]) for k in singles[0]}
+    parity = compare_outputs(expect, got, reference_label=f"{batch} samples one by one",
+                             candidate_label=f"one batch of {batch}")
+    return {"batch": batch, "passed": parity.passed, "parity": parity.to_dict()}
+
+
 def _batched_graph(model: Model, max_batch: int | None) -> tuple[Model, int, str]:
-    """The model with a symbolic batch dimension, the max batch to declare, and a note (why 0, if it is)."""
+    """The model with a symbolic batch dimension, the max batch to declare, and a note (why 0, if it is).
+
+    The batch is made dynamic by ``FixShapes``, then proven on onnxruntime:cpu: a batch of
+    two must give what the samples give one by one (a Reshape to a fixed batch passes shape
+    inference and fails only here). Asked for a batch (``max_batch`` > 0) that cannot be had,
+    this refuses; left to choose (None), it packages without batching and says why.
+    """
     from engine.passes.fix_shapes import FixShapes
 
     graph = model.require_graph()
@@ -92,6 +130,7 @@ def _batched_graph(model: Model, max_batch: int | None) -> tuple[Model, int, str
     ins, outs = model.io_specs()
     firsts = {s.shape[0] if s.shape else "scalar" for s in ins + outs}
     why = ""
+    batched = model
     if any(not s.shape for s in ins + outs):
         why = "an input or output is a scalar, so there is no batch dimension"
     elif len(firsts) > 1 and not all(isinstance(d, str) for d in firsts):
@@ -101,47 +140,61 @@ def _batched_graph(model: Model, max_batch: int | None) -> tuple[Model, int, str
             freed = FixShapes(dynamic_batch=True).call(graph).model
         except EngineError as exc:
             why = f"the batch dimension cannot be made dynamic: {exc}"
+        else:
+            batched = Model(onnx=freed, source_path=model.source_path, source_format=model.source_format,
+                            metadata=dict(model.metadata))
+            fixed = [s.name for s in batched.io_specs()[1] if not isinstance(s.shape[0], str)]
+            if fixed:
+                why = f"the graph hard-codes the batch of output {', '.join(map(repr, fixed))}"
+    if not why:
+        check = _batch_check(batched, "onnxruntime:cpu", ins, BATCH_CHECK, seed=0)
+        if not check["passed"]:
+            why = "the graph does not take a batch: " + (check.get("error") or
+                                                          f"a batch of {BATCH_CHECK} differs from one by one")
     if why:
         if max_batch is not None:
             raise InputError(f"cannot package with --max-batch {max_batch}: {why}", path=model.source_path,
                              hint="use --max-batch 0 (no batching)")
         return model, 0, f"max_batch_size 0 (no batching): {why}"
-    batched = Model(onnx=freed, source_path=model.source_path, source_format=model.source_format,
-                    metadata=dict(model.metadata))
     return batched, (8 if max_batch is None else max_batch), ""
 
 
 def _validate(source: Model, packaged: Model, ref_target: str, cand_target: str, *, batch: int,
               seed: int = 0) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Parity of ``packaged`` on ``cand_target`` against ``source`` on ``ref_target``; plus a batch check."""
+    """Parity of ``packaged`` on ``cand_target`` against ``source`` on ``ref_target``; plus a batch check.
+
+    Raises:
+        TargetError: the source itself does not run (nothing to validate against).
+    """
     from engine.inputs import make_feeds
     from engine.validate import compare_outputs
 
     specs = source.io_specs()[0]
     feeds = make_feeds(specs, seed=seed)
-    ref = _run(source, ref_target, feeds)
-    cand = _run(packaged, cand_target, feeds)
-    if set(cand) != set(ref) and len(cand) == len(ref):
-        cand = dict(zip(ref, cand.values()))
-    parity = compare_outputs(ref, cand, reference_label=f"{source.name} on {ref_target}",
-                             candidate_label=f"packaged {packaged.name} on {cand_target}")
-    report: dict[str, Any] = {"passed": parity.passed, "parity": parity.to_dict(),
+    ref, error = _run_safely(source, ref_target, feeds)
+    if ref is None:
+        raise TargetError(f"the source model does not run on {ref_target}, so the package cannot be validated: "
+                          f"{error}", path=source.source_path)
+    report: dict[str, Any] = {"passed": False,
                               "reference": {"model": str(source.source_path or source.name), "target": ref_target},
                               "candidate": {"model": packaged.name, "target": cand_target},
                               "inputs": {"source": f"generated (seed {seed})",
                                          "tensors": {k: {"shape": list(v.shape), "dtype": v.dtype.name}
                                                      for k, v in feeds.items()},
                                          "file": "validation_inputs.npz"}}
+    cand, error = _run_safely(packaged, cand_target, feeds)
+    if cand is None:
+        report["error"] = f"the packaged model failed on {cand_target}: {error}"
+        return report, feeds, ref
+    if set(cand) != set(ref) and len(cand) == len(ref):
+        cand = dict(zip(ref, cand.values()))
+    parity = compare_outputs(ref, cand, reference_label=f"{source.name} on {ref_target}",
+                             candidate_label=f"packaged {packaged.name} on {cand_target}")
+    report["passed"] = parity.passed
+    report["parity"] = parity.to_dict()
     if batch > 1:
-        samples = [make_feeds(specs, seed=seed + i) for i in range(batch)]
-        stacked = {k: np.concatenate([s[k] for s in samples]) for k in feeds}
-        one_by_one = [_run(packaged, cand_target, s) for s in samples]
-        expect = {k: np.concatenate([o[k] for o in one_by_one]) for k in one_by_one[0]}
-        got = _run(packaged, cand_target, stacked)
-        batch_parity = compare_outputs(expect, got, reference_label=f"{batch} samples one by one",
-                                       candidate_label=f"one batch of {batch}")
-        report["batch_check"] = {"batch": batch, "passed": batch_parity.passed, "parity": batch_parity.to_dict()}
-        report["passed"] = report["passed"] and batch_parity.passed
+        report["batch_check"] = _batch_check(packaged, cand_target, specs, batch, seed)
+        report["passed"] = report["passed"] and report["batch_check"]["passed"]
     return report, feeds, ref
 
 

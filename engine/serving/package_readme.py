@@ -28,10 +28,13 @@ def _validation(report: dict[str, Any]) -> str:
     for o in parity.get("outputs", []):
         lines.append(f"| `{o.get('name')}` | {_num(o.get('max_abs'))} | {_num(o.get('max_rel'))} | "
                      f"{o.get('rtol')} / {o.get('atol')} | {'yes' if o.get('passed') else 'no'} |")
+    if report.get("error"):
+        lines += ["", f"Error: {report['error']}."]
     check = report.get("batch_check")
     if check:
         lines += ["", f"Batching: one batch of {check['batch']} against the same samples one by one on the packaged "
-                      f"model: **{'passed' if check['passed'] else 'FAILED'}**."]
+                      f"model: **{'passed' if check['passed'] else 'FAILED'}**"
+                      + (f" ({check['error']})" if check.get("error") else "") + "."]
     for note in report.get("notes", []):
         lines += ["", f"Note: {note}."]
     lines += ["", "Full report: `validation.json`."]

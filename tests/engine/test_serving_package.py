@@ -215,6 +215,20 @@ def test_refusals_name_the_problem(tmp_path, lenet5):
     assert not any(p.name.startswith(".m.") for p in tmp_path.iterdir())  # no staging folder left behind
 
 
+def test_a_graph_that_hard_codes_its_batch_is_packaged_without_batching(tmp_path):
+    from tritonclient.grpc import model_config_pb2 as mc  # noqa: F401 - the schema must be importable
+
+    model = formats.load(fixture_by_name("tiny_transformer").mindir)  # Reshape to (1, 16, 64) inside
+    result = package(model, "triton", tmp_path, name="t")
+    assert result.passed and result.max_batch == 0
+    assert any("no batching" in n and "hard-codes" in n for n in result.notes)
+    cfg = _parse_config(result.folder / "config.pbtxt")
+    assert cfg.max_batch_size == 0 and list(cfg.input[0].dims) == [1, 16]
+    assert cfg.input[0].data_type == mc.TYPE_INT32
+    with pytest.raises(InputError, match="cannot package with --max-batch 4: the graph hard-codes"):
+        package(model, "triton", tmp_path, name="t2", max_batch=4)
+
+
 def test_never_replaces_its_own_source(tmp_path, lenet5):
     import shutil
 
