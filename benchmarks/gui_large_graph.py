@@ -119,11 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     # The left-to-right toggle: the layout runs on a worker; the GUI thread only swaps the scene.
     from engine.graphview.layout import relayout
 
+    from studio.graph_items import EdgeGeometry
+    from studio.minimap import render_overview
+
     t7 = time.perf_counter()
-    horizontal = relayout(graph, "LR")
+    horizontal = relayout(graph, "LR")  # what the worker does: layout, edge paths, minimap image
+    geometry = EdgeGeometry(horizontal.edges, "LR")
+    overview = render_overview(horizontal, view.palette().base().color())
     t8 = time.perf_counter()
     view.direction = "LR"
-    view._show(horizontal, keep_state=True)
+    view._show(horizontal, keep_state=True, geometry=geometry, overview=overview)
     before = view.paint_count
     while view.paint_count == before:
         app.processEvents()

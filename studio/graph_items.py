@@ -167,46 +167,72 @@ class GraphStyle:
         self.weight_text = QColor("#202020")
 
 
-class EdgeLayerItem(QGraphicsItem):
-    """Every edge of the graph, painted by one item with culling and level of detail."""
+class EdgeGeometry:
+    """The painter paths, bounding boxes and label flags of a graph's edges.
 
-    def __init__(self, edges: list[DisplayEdge], style: GraphStyle, direction: str = "TB") -> None:
-        super().__init__()
-        self.style = style
-        self.horizontal = direction == "LR"
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-        self.setZValue(0)
-        self._edges = [e for e in edges if len(e.points) >= 2]
-        self._paths: list[QPainterPath] = []
-        boxes = np.zeros((len(self._edges), 4))
-        for i, edge in enumerate(self._edges):
+    Plain data (QPainterPath is reentrant), so a worker can build it for a large graph and
+    the GUI thread only wraps it in an :class:`EdgeLayerItem`.
+    """
+
+    def __init__(self, edges: list[DisplayEdge], direction: str = "TB") -> None:
+        horizontal = direction == "LR"
+        self.direction = direction
+        self.edges = [e for e in edges if len(e.points) >= 2]
+        self.paths: list[QPainterPath] = []
+        boxes = np.zeros((len(self.edges), 4))
+        for i, edge in enumerate(self.edges):
             pts = edge.points
             path = QPainterPath(QPointF(*pts[0]))
             for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-                if (y0 == y1) if self.horizontal else (x0 == x1):
+                if (y0 == y1) if horizontal else (x0 == x1):
                     path.lineTo(x1, y1)
-                elif self.horizontal:  # a horizontal-tangent curve, as flows read left to right
+                elif horizontal:  # a horizontal-tangent curve, as flows read left to right
                     mid = (x0 + x1) / 2
                     path.cubicTo(mid, y0, mid, y1, x1, y1)
                 else:  # a vertical-tangent curve, as flows read top to bottom
                     mid = (y0 + y1) / 2
                     path.cubicTo(x0, mid, x1, mid, x1, y1)
-            self._paths.append(path)
-            arr = np.asarray(pts)
-            boxes[i] = (arr[:, 0].min(), arr[:, 1].min(), arr[:, 0].max(), arr[:, 1].max())
-        self._boxes = boxes
+            self.paths.append(path)
+            xs = [p[0] for p in pts]
+            ys = [p[1] for p in pts]
+            boxes[i] = (min(xs), min(ys), max(xs), max(ys))
+        self.boxes = boxes
         # One tensor fanning out to several consumers is labelled once, not once per arrow.
         labelled: set[tuple[str, str]] = set()
-        self._show_label: list[bool] = []
-        for edge in self._edges:
+        self.show_label: list[bool] = []
+        for edge in self.edges:
             key = (edge.source, edge.tensor)
-            self._show_label.append(bool(edge.label) and key not in labelled)
+            self.show_label.append(bool(edge.label) and key not in labelled)
             labelled.add(key)
         if len(boxes):
             x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
-            self._bounds = QRectF(x0, y0, boxes[:, 2].max() - x0, boxes[:, 3].max() - y0).adjusted(-20, -20, 120, 20)
+            self.bounds = QRectF(x0, y0, boxes[:, 2].max() - x0, boxes[:, 3].max() - y0).adjusted(-20, -20, 120, 20)
         else:
-            self._bounds = QRectF()
+            self.bounds = QRectF()
+
+
+class EdgeLayerItem(QGraphicsItem):
+    """Every edge of the graph, painted by one item with culling and level of detail."""
+
+    def __init__(self, edges: list[DisplayEdge], style: GraphStyle, direction: str = "TB",
+                 geometry: EdgeGeometry | None = None) -> None:
+        """Args:
+            edges: the laid-out edges.
+            style: shared pens and fonts.
+            direction: "TB" or "LR" (curve tangents, arrowheads, label places).
+            geometry: ``EdgeGeometry(edges, direction)`` built beforehand (on a worker).
+        """
+        super().__init__()
+        self.style = style
+        self.horizontal = direction == "LR"
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self.setZValue(0)
+        geometry = geometry if geometry is not None else EdgeGeometry(edges, direction)
+        self._edges = geometry.edges
+        self._paths = geometry.paths
+        self._boxes = geometry.boxes
+        self._show_label = geometry.show_label
+        self._bounds = geometry.bounds
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
         return self._bounds

@@ -123,28 +123,40 @@ class GraphView(QGraphicsView):
 
     def _relayout(self, graph: DisplayGraph, direction: str) -> None:
         from engine.graphview.layout import relayout
+        from studio.graph_items import EdgeGeometry
+        from studio.minimap import render_overview
 
-        def done(result: DisplayGraph, original: DisplayGraph = graph) -> None:
-            self._variants[id(original)] = (original, result)
-            if self._original is original and self.direction == result.direction:
-                self._show(result, keep_state=True)
+        background = QColor(self.palette().color(QPalette.ColorRole.Base))
+
+        def work(job: Any) -> tuple[DisplayGraph, EdgeGeometry, Any]:
+            # Layout, edge paths and the overview image are all thread-safe: only the swap is left
+            # to the GUI thread.
+            relaid = relayout(graph, direction)
+            return relaid, EdgeGeometry(relaid.edges, direction), render_overview(relaid, background)
+
+        def done(result: tuple[DisplayGraph, EdgeGeometry, Any], original: DisplayGraph = graph) -> None:
+            relaid, geometry, overview = result
+            self._variants[id(original)] = (original, relaid)
+            if self._original is original and self.direction == relaid.direction:
+                self._show(relaid, keep_state=True, geometry=geometry, overview=overview)
 
         if self.runner is None:
-            done(relayout(graph, direction))
+            done(work(None))
             return
         self.runner.start(f"graph-direction:{id(self)}", f"Lay out {graph.name or 'graph'} ({direction})",
-                          lambda job: relayout(graph, direction), on_result=done)
+                          work, on_result=done)
 
-    def _show(self, graph: DisplayGraph, keep_state: bool = False) -> None:
+    def _show(self, graph: DisplayGraph, keep_state: bool = False, geometry: Any = None, overview: Any = None) -> None:
         """Put ``graph`` in the scene; ``keep_state``: the same graph in another direction keeps
-        its selection and colours."""
+        its selection and colours. ``geometry`` (edge paths) and ``overview`` (minimap image)
+        may come ready-made from a worker."""
         selected = self.selected_node() if keep_state and self.graph is not None else None
         heat = self._heat if keep_state else None
         if keep_state and self.graph is not None and len(graph.nodes) == len(self.items) \
                 and all(n.id in self.items for n in graph.nodes):
-            self._move_items(graph)  # the same nodes elsewhere: move the boxes, redraw only the edges
+            self._move_items(graph, geometry)  # the same nodes elsewhere: move the boxes, new edges
             self._initial_view()
-            self.minimap.set_graph(graph)
+            self.minimap.set_graph(graph, overview)
             if selected is not None:
                 self.select_node(selected)
             self.direction_changed.emit(graph.direction)
@@ -162,7 +174,7 @@ class GraphView(QGraphicsView):
         self.graph = graph
         # Adding thousands of items one by one re-indexes the scene each time; index once after.
         scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
-        self.edge_layer = EdgeLayerItem(graph.edges, self._style, graph.direction)
+        self.edge_layer = EdgeLayerItem(graph.edges, self._style, graph.direction, geometry)
         scene.addItem(self.edge_layer)
         for node in graph.nodes:
             item = NodeItem(node, self._style)
@@ -174,13 +186,13 @@ class GraphView(QGraphicsView):
         if heat is not None:
             self.color_by(*heat)
         self._initial_view()
-        self.minimap.set_graph(graph)
+        self.minimap.set_graph(graph, overview)
         if selected is not None and selected in self.items:
             self.select_node(selected)
         self.direction_changed.emit(graph.direction)
         log.debug("graph view: %d node items (%s)", len(self.items), graph.direction)
 
-    def _move_items(self, graph: DisplayGraph) -> None:
+    def _move_items(self, graph: DisplayGraph, geometry: Any = None) -> None:
         """Re-place the existing boxes at ``graph``'s coordinates and replace the edge layer.
 
         Cheaper than rebuilding thousands of items; colours, highlights and selection stay.
@@ -189,7 +201,7 @@ class GraphView(QGraphicsView):
         scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         if self.edge_layer is not None:
             scene.removeItem(self.edge_layer)
-        self.edge_layer = EdgeLayerItem(graph.edges, self._style, graph.direction)
+        self.edge_layer = EdgeLayerItem(graph.edges, self._style, graph.direction, geometry)
         scene.addItem(self.edge_layer)
         for node in graph.nodes:
             item = self.items[node.id]

@@ -22,6 +22,32 @@ MIN_SIDE = 28  # a long thin graph still gets a strip this wide
 MARGIN = 10  # from the view's corner
 
 
+def render_overview(graph: DisplayGraph, background: QColor) -> QImage:
+    """The nodes of ``graph`` as filled boxes in an image at most :data:`BOX` pixels long.
+
+    Safe on a worker thread (a QImage, no widgets, no text).
+    """
+    scale = BOX / max(graph.width, graph.height)
+    w = max(MIN_SIDE, round(graph.width * scale))
+    h = max(MIN_SIDE, round(graph.height * scale))
+    image = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
+    base = QColor(background)
+    base.setAlpha(225)
+    image.fill(base)
+    painter = QPainter(image)
+    sx, sy = w / graph.width, h / graph.height
+    colors: dict[tuple[str, str], QColor] = {}
+    for node in graph.nodes:
+        key = (node.category, node.lowering)
+        color = colors.get(key)
+        if color is None:
+            color = colors[key] = QColor(node_color(*key))
+        painter.fillRect(QRectF((node.x - node.width / 2) * sx, (node.y - node.height / 2) * sy,
+                                max(1.0, node.width * sx), max(1.0, node.height * sy)), color)
+    painter.end()
+    return image
+
+
 class MinimapWidget(QWidget):
     """An overview in the bottom-right corner of a :class:`studio.graph_view.GraphView`.
 
@@ -35,36 +61,28 @@ class MinimapWidget(QWidget):
         self.view = view
         self.graph: DisplayGraph | None = None
         self._image: QImage | None = None
-        self._scale = 1.0  # minimap pixels per scene unit
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("Overview: click or drag to move the view")
         self.hide()
         self.enabled_by_user = True
 
     # Public API -----------------------------------------------------------------
-    def set_graph(self, graph: DisplayGraph | None) -> None:
-        """Render ``graph``'s nodes into the overview image (None hides the minimap)."""
+    def set_graph(self, graph: DisplayGraph | None, image: QImage | None = None) -> None:
+        """Show ``graph``'s overview (None hides the minimap).
+
+        ``image`` is :func:`render_overview` of the graph made beforehand (on a worker);
+        without it the overview is rendered here.
+        """
         self.graph = graph
         self._image = None
         if graph is None or not graph.nodes or graph.width <= 0 or graph.height <= 0:
             self.hide()
             return
-        self._scale = BOX / max(graph.width, graph.height)
-        w = max(MIN_SIDE, round(graph.width * self._scale))
-        h = max(MIN_SIDE, round(graph.height * self._scale))
-        image = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
         base = QColor(self.palette().color(QPalette.ColorRole.Base))
-        base.setAlpha(225)
-        image.fill(base)
-        painter = QPainter(image)
-        sx, sy = w / graph.width, h / graph.height
-        for node in graph.nodes:
-            rect = QRectF((node.x - node.width / 2) * sx, (node.y - node.height / 2) * sy,
-                          max(1.0, node.width * sx), max(1.0, node.height * sy))
-            painter.fillRect(rect, QColor(node_color(node.category, node.lowering)))
-        painter.end()
+        if image is None:
+            image = render_overview(graph, base)
         self._image = image
-        self.resize(w, h)
+        self.resize(image.width(), image.height())
         self.reposition()
         self.setVisible(self.enabled_by_user)
         self.update()
