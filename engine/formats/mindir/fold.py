@@ -19,6 +19,8 @@ Rewrite rules, in order:
     5. Ops that ``onnx.reference`` (onnxscript's evaluator) cannot evaluate are evaluated
        with numpy here: ``GatherElements`` (onnx 1.23's fails past 32 along the axis, which
        leaves BERT's token-type ids computed).
+    6. Floating-point initializers of more than one element are weights: the folder sees
+       them as typed inputs, so no fold renames a parameter (a checkpoint still binds).
 
 Library versus hand code: rules 1-2 are onnxscript's optimizer
 (``onnxscript.optimizer.fold_constants`` with its node-level ONNX shape inference,
@@ -124,12 +126,27 @@ def _light_copy(proto: onnx.ModelProto, keep_elements: int) -> tuple[onnx.ModelP
     light.graph.input.extend(kept_inputs)
     big: dict[str, onnx.TensorProto] = {}
     for tensor in proto.graph.initializer:
-        if tensor_elements(tensor) <= keep_elements and tensor.data_location != onnx.TensorProto.EXTERNAL:
+        if (tensor_elements(tensor) <= keep_elements and tensor.data_location != onnx.TensorProto.EXTERNAL
+                and not _is_weight(tensor)):
             light.graph.initializer.add().CopyFrom(tensor)
         else:
             big[tensor.name] = tensor
             light.graph.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
     return light, big
+
+
+def _is_weight(tensor: onnx.TensorProto) -> bool:
+    """A floating-point tensor of more than one element is a weight: it keeps its name (rule 6).
+
+    Folding ``Unsqueeze(conv1.bias)`` into a new constant would rename the parameter, and a
+    checkpoint bound to the written MindIR would no longer find it. Shape arithmetic is
+    integer and scalars are not parameters, so nothing the writer needs folded is lost.
+    """
+    return tensor.data_type in _FLOAT_TYPES and tensor_elements(tensor) > 1
+
+
+_FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+                          onnx.TensorProto.BFLOAT16})
 
 
 def _worth_folding(graph: onnx.GraphProto) -> bool:
