@@ -129,17 +129,13 @@ def run_batch(
     unplaced = tuple(t for t in options.targets if not split_target(t)[1]) if options.stage == "bench" else ()
     finished = 0
 
-    def done(m: ModelFile, record: dict[str, Any], data: bytes | None, conv: bytes | None) -> None:
-        nonlocal finished
-        record["source"] = {**source_info(m), "sha256": record.pop("sha256", None)}
-        record["options"] = key
-        if conv is not None and record.get("conversion"):
-            out = store.converted_path(m, record["conversion"]["to"])
-            out.parent.mkdir(parents=True, exist_ok=True)
-            from engine.fileio import atomic_write_bytes
+    stats = {m.label: source_info(m) for m, _ in todo}  # as the job will read it, not as it is afterwards
 
-            atomic_write_bytes(out, conv)
-            record["conversion"]["output"] = str(out)
+    def done(m: ModelFile, record: dict[str, Any], conv: bytes | None) -> None:
+        nonlocal finished
+        record["source"] = {**stats[m.label], "sha256": record.pop("sha256", None)}
+        record["options"] = key
+        _place_output(store, m, record, conv)
         store.save(record, m)
         current[m.label] = record
         report.ran.append(m.label)
@@ -170,7 +166,7 @@ def run_batch(
             report.mode = f"local pool of {n} worker process{'es' if n > 1 else ''}"
             results = local.run_pool(items, n, job.cancel)
         for i, record in results:
-            done(todo[i][0], record, None, None)
+            done(todo[i][0], record, None)
     else:
         from engine.batch import cluster as ray_cluster
 
@@ -179,13 +175,41 @@ def run_batch(
         report.mode = f"ray cluster at {cluster}"
         for i, record, conv in ray_cluster.run_on_cluster(items, cluster, placed_targets=placed, on=on,
                                                           cancel=job.cancel):
-            done(todo[i][0], record, None, conv)
+            done(todo[i][0], record, conv)
     job.check()
     report.records = [current[m.label] for m in models if m.label in current]
     report.wall_seconds = time.perf_counter() - start
     if write:
         report.files = write_reports(outdir, report)
     return report
+
+
+def _place_output(store: ResultStore, m: ModelFile, record: dict[str, Any], conv: bytes | None) -> None:
+    """Put the converted file where it belongs, and nothing where it must not be.
+
+    A file whose outputs differ from its source's is kept only as ``<name>.mismatch`` (out of
+    reach of a glob for the format), and a stale file from an earlier run of a model that
+    now fails before writing one is removed: a batch never leaves a wrong answer in
+    ``converted/``.
+    """
+    from engine.fileio import atomic_write_bytes
+
+    to = "onnx" if m.path.suffix.lower() == ".mindir" else "mindir"
+    out = store.converted_path(m, to)
+    wrong = out.with_name(out.name + ".mismatch")
+    conversion = record.get("conversion")
+    if conversion is None:
+        out.unlink(missing_ok=True)
+        wrong.unlink(missing_ok=True)
+        return
+    final = wrong if record["status"] == "mismatch" else out
+    if conv is not None:  # the bytes came back from a node
+        final.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(final, conv)
+    elif final == wrong and out.exists():
+        out.replace(wrong)
+    (out if final == wrong else wrong).unlink(missing_ok=True)
+    conversion["output"] = str(final)
 
 
 def _check_targets(options: BatchOptions) -> None:

@@ -223,3 +223,32 @@ def test_a_lost_worker_is_not_a_current_result(tmp_path: Path) -> None:
     assert store.current(model, FAST.key(), retry_failed=True)[0] is None
     store.save({**record, "failed_stage": "worker"}, model)
     assert store.current(model, FAST.key())[0] is None  # a lost worker: run it again
+
+
+def test_no_wrong_or_stale_file_is_left_in_converted(tmp_path: Path, monkeypatch) -> None:
+    import engine.batch.work as work
+
+    src = _dense(tmp_path / "m.onnx", np.eye(4))
+    out = tmp_path / "out"
+    first = run_batch([str(src)], out, FAST, workers=0).records[0]
+    converted = Path(first["conversion"]["output"])
+    assert first["status"] == "ok" and converted.name == "m.onnx.mindir" and converted.is_file()
+    real = work._convert
+
+    def wrong(task, source, tmp, record):
+        from engine import formats
+
+        _, path = real(task, source, tmp, record)
+        return formats.load(_dense(tmp / "bad.onnx", 2 * np.eye(4))), path
+
+    monkeypatch.setattr(work, "_convert", wrong)
+    record = run_batch([str(src)], out, FAST, workers=0, force=True).records[0]
+    assert record["status"] == "mismatch"
+    assert not converted.exists() and Path(record["conversion"]["output"]) == converted.with_name("m.onnx.mindir.mismatch")
+    assert Path(record["conversion"]["output"]).is_file()
+    monkeypatch.setattr(work, "_convert", real)
+    assert run_batch([str(src)], out, FAST, workers=0, force=True).records[0]["status"] == "ok"
+    assert converted.is_file() and not converted.with_name("m.onnx.mindir.mismatch").exists()
+    src.write_bytes(b"no longer a model")
+    record = run_batch([str(src)], out, FAST, workers=0).records[0]
+    assert record["status"] == "failed" and not converted.exists()  # the stale conversion is gone
