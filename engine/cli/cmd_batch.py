@@ -15,7 +15,8 @@ stages (each includes the one before):
             on mindspore:cpu when MindSpore is installed)
   bench     ... then time each --target (MindIR on mindspore targets, ONNX on the others)
 
-Results go to OUTDIR: converted/ (the converted files), results/ (one JSON per model, written
+Results go to OUTDIR: converted/ (the converted files; one whose outputs differ from its
+source's is kept only as NAME.mismatch), results/ (one JSON per model, written
 as each job ends), batch.json, batch.csv and report.html. A rerun skips models whose stored
 result is current (same file size and mtime, or same SHA-256, and the same options).
 
