@@ -90,9 +90,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from studio.graph_view import GraphView
+    from studio.graph_view import GraphView, prepare_paint
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    t_prep = time.perf_counter()
+    prepare_paint(graph)  # the studio does this on the layout worker: edge paths and the minimap image
+    prep_s = time.perf_counter() - t_prep
     view = GraphView()
     view.resize(1200, 800)
     t3 = time.perf_counter()
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     t7 = time.perf_counter()
     horizontal = relayout(graph, "LR")  # what the worker does: layout, edge paths, minimap image
     geometry = EdgeGeometry(horizontal.edges, "LR")
-    overview = render_overview(horizontal, view.palette().base().color())
+    overview = render_overview(horizontal)
     t8 = time.perf_counter()
     view.direction = "LR"
     view._show(horizontal, keep_state=True, geometry=geometry, overview=overview)
@@ -135,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     t9 = time.perf_counter()
 
     build_s, layout_s, paint_s = t1 - t0, t2 - t1, t4 - t3
-    total = build_s + layout_s + paint_s
+    total = build_s + layout_s + prep_s + paint_s
     print(f"graph: {len(graph.nodes)} nodes, {len(graph.edges)} edges, "
           f"scene {graph.width:.0f} x {graph.height:.0f}")
     print(f"build_display_graph: {build_s * 1000:8.1f} ms")
     print(f"layout:              {layout_s * 1000:8.1f} ms")
-    print(f"first paint:         {paint_s * 1000:8.1f} ms  (set_graph + show + events until painted)")
+    print(f"paint prep (worker): {prep_s * 1000:8.1f} ms  (edge paths, minimap image)")
+    print(f"first paint:         {paint_s * 1000:8.1f} ms  (set_graph + show + events until painted: GUI thread)")
     print(f"total:               {total * 1000:8.1f} ms  = {total / TARGET_S:.2f} x the {TARGET_S:.0f} s target "
           f"({'within' if total <= TARGET_S else 'OVER'})")
     print(f"repaint, fitted:     {(t6 - t5) * 1000:8.1f} ms  (whole graph in view)")

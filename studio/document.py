@@ -116,6 +116,10 @@ def build_graph(model: Model, mode: str) -> Any:
     graph = engine_attr("graph")(model, mode)  # type: ignore[operator]
     if feature("layout"):
         graph = engine_attr("layout")(graph) or graph  # type: ignore[operator]
+        if feature("graph_view"):
+            from studio.graph_view import prepare_paint  # edge paths and minimap here, off the GUI thread
+
+            prepare_paint(graph)
     return graph
 
 

@@ -39,6 +39,33 @@ LEGIBLE_SCALE = 0.75  # "Fit" and select_node never leave labels smaller than th
 READABLE_SCALE = LEGIBLE_SCALE  # the name older callers use
 
 
+#: id(graph) -> (graph, edge geometry, minimap image) made by :func:`prepare_paint` on a worker
+MAX_PREPARED = 4
+_PREPARED: dict[int, tuple[DisplayGraph, Any, Any]] = {}
+
+
+def prepare_paint(graph: DisplayGraph) -> None:
+    """Build ``graph``'s edge paths and minimap image ahead of :meth:`GraphView.set_graph`.
+
+    Meant for the worker that lays the graph out (both are thread-safe), so that opening a
+    large graph leaves less to the GUI thread; set_graph takes them once.
+    """
+    from studio.graph_items import EdgeGeometry
+    from studio.minimap import render_overview
+
+    if graph.is_laid_out:
+        _PREPARED[id(graph)] = (graph, EdgeGeometry(graph.edges, graph.direction), render_overview(graph))
+        while len(_PREPARED) > MAX_PREPARED:  # graphs laid out but never shown are not kept alive
+            _PREPARED.pop(next(iter(_PREPARED)), None)
+
+
+def _take_prepared(graph: DisplayGraph) -> dict[str, Any]:
+    entry = _PREPARED.pop(id(graph), None)
+    if entry is None or entry[0] is not graph:
+        return {}
+    return {"geometry": entry[1], "overview": entry[2]}
+
+
 class GraphView(QGraphicsView):
     """A zoomable, pannable view of one graph.
 
@@ -102,7 +129,7 @@ class GraphView(QGraphicsView):
         if graph.direction != self.direction and variant is not None:
             self._show(variant[1])
             return
-        self._show(graph)
+        self._show(graph, **_take_prepared(graph))
         if graph.direction != self.direction:
             self._relayout(graph, self.direction)
 
@@ -126,13 +153,11 @@ class GraphView(QGraphicsView):
         from studio.graph_items import EdgeGeometry
         from studio.minimap import render_overview
 
-        background = QColor(self.palette().color(QPalette.ColorRole.Base))
-
         def work(job: Any) -> tuple[DisplayGraph, EdgeGeometry, Any]:
             # Layout, edge paths and the overview image are all thread-safe: only the swap is left
             # to the GUI thread.
             relaid = relayout(graph, direction)
-            return relaid, EdgeGeometry(relaid.edges, direction), render_overview(relaid, background)
+            return relaid, EdgeGeometry(relaid.edges, direction), render_overview(relaid)
 
         def done(result: tuple[DisplayGraph, EdgeGeometry, Any], original: DisplayGraph = graph) -> None:
             relaid, geometry, overview = result

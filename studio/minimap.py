@@ -22,18 +22,17 @@ MIN_SIDE = 28  # a long thin graph still gets a strip this wide
 MARGIN = 10  # from the view's corner
 
 
-def render_overview(graph: DisplayGraph, background: QColor) -> QImage:
-    """The nodes of ``graph`` as filled boxes in an image at most :data:`BOX` pixels long.
+def render_overview(graph: DisplayGraph) -> QImage:
+    """The nodes of ``graph`` as filled boxes on a transparent image at most :data:`BOX` pixels long.
 
-    Safe on a worker thread (a QImage, no widgets, no text).
+    Safe on a worker thread (a QImage, no widgets, no palette, no text); the widget paints
+    its background under it.
     """
     scale = BOX / max(graph.width, graph.height)
     w = max(MIN_SIDE, round(graph.width * scale))
     h = max(MIN_SIDE, round(graph.height * scale))
     image = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
-    base = QColor(background)
-    base.setAlpha(225)
-    image.fill(base)
+    image.fill(Qt.GlobalColor.transparent)
     painter = QPainter(image)
     sx, sy = w / graph.width, h / graph.height
     colors: dict[tuple[str, str], QColor] = {}
@@ -78,9 +77,8 @@ class MinimapWidget(QWidget):
         if graph is None or not graph.nodes or graph.width <= 0 or graph.height <= 0:
             self.hide()
             return
-        base = QColor(self.palette().color(QPalette.ColorRole.Base))
         if image is None:
-            image = render_overview(graph, base)
+            image = render_overview(graph)
         self._image = image
         self.resize(image.width(), image.height())
         self.reposition()
@@ -111,6 +109,9 @@ class MinimapWidget(QWidget):
         if self._image is None:
             return
         painter = QPainter(self)
+        base = QColor(self.palette().color(QPalette.ColorRole.Base))
+        base.setAlpha(225)
+        painter.fillRect(self.rect(), base)
         painter.drawImage(0, 0, self._image)
         text = QColor(self.palette().color(QPalette.ColorRole.Text))
         painter.setPen(QPen(text, 1))
