@@ -9,13 +9,15 @@ each, and can be clicked (:meth:`NodeItem.weight_at`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from engine.graphview.categories import node_color, text_on
-from engine.graphview.graph import DisplayEdge, DisplayNode
+from engine.graphview.graph import DisplayEdge, DisplayGraph, DisplayNode
 from engine.graphview.layout import MAX_WEIGHT_LINES, WEIGHT_LINE, header_height, weight_lines
 
 TEXT_LOD = 0.45  # below this scale, boxes are plain rectangles without text
@@ -275,3 +277,30 @@ class EdgeLayerItem(QGraphicsItem):
             if self._show_label[i]:
                 x, y = edge.points[0]
                 painter.drawText(QPointF(x + 4, y - 4) if self.horizontal else QPointF(x + 4, y + 12), edge.label)
+
+
+#: id(graph) -> (graph, edge geometry, minimap image) made by :func:`prepare_paint` on a worker
+MAX_PREPARED = 4
+_PREPARED: dict[int, tuple[DisplayGraph, Any, Any]] = {}
+
+
+def prepare_paint(graph: DisplayGraph) -> None:
+    """Build ``graph``'s edge paths and minimap image ahead of :meth:`GraphView.set_graph`.
+
+    Meant for the worker that lays the graph out (both are thread-safe), so that opening a
+    large graph leaves less to the GUI thread; set_graph takes them once.
+    """
+    from studio.minimap import render_overview
+
+    if graph.is_laid_out:
+        _PREPARED[id(graph)] = (graph, EdgeGeometry(graph.edges, graph.direction), render_overview(graph))
+        while len(_PREPARED) > MAX_PREPARED:  # graphs laid out but never shown are not kept alive
+            _PREPARED.pop(next(iter(_PREPARED)), None)
+
+
+def take_prepared(graph: DisplayGraph) -> dict[str, Any]:
+    """The ``geometry`` and ``overview`` prepared for ``graph`` (as keyword arguments), once; {} if none."""
+    entry = _PREPARED.pop(id(graph), None)
+    if entry is None or entry[0] is not graph:
+        return {}
+    return {"geometry": entry[1], "overview": entry[2]}

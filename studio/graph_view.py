@@ -27,8 +27,10 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
 from engine.graphview.categories import heat_color
-from engine.graphview.graph import DisplayGraph, search
-from studio.graph_items import EdgeLayerItem, GraphStyle, NodeItem
+from engine.graphview.graph import DisplayGraph, search, step
+from studio.graph_items import EdgeLayerItem, GraphStyle, NodeItem, prepare_paint, take_prepared
+
+__all__ = ["GraphView", "prepare_paint"]  # prepare_paint: called by the layout worker (studio.document)
 
 log = logging.getLogger(__name__)
 
@@ -37,33 +39,6 @@ MAX_SCALE = 8.0
 OPEN_SCALE = 1.0  # a graph opens at 1:1 (never enlarged past it), at its top
 LEGIBLE_SCALE = 0.75  # "Fit" and select_node never leave labels smaller than this
 READABLE_SCALE = LEGIBLE_SCALE  # the name older callers use
-
-
-#: id(graph) -> (graph, edge geometry, minimap image) made by :func:`prepare_paint` on a worker
-MAX_PREPARED = 4
-_PREPARED: dict[int, tuple[DisplayGraph, Any, Any]] = {}
-
-
-def prepare_paint(graph: DisplayGraph) -> None:
-    """Build ``graph``'s edge paths and minimap image ahead of :meth:`GraphView.set_graph`.
-
-    Meant for the worker that lays the graph out (both are thread-safe), so that opening a
-    large graph leaves less to the GUI thread; set_graph takes them once.
-    """
-    from studio.graph_items import EdgeGeometry
-    from studio.minimap import render_overview
-
-    if graph.is_laid_out:
-        _PREPARED[id(graph)] = (graph, EdgeGeometry(graph.edges, graph.direction), render_overview(graph))
-        while len(_PREPARED) > MAX_PREPARED:  # graphs laid out but never shown are not kept alive
-            _PREPARED.pop(next(iter(_PREPARED)), None)
-
-
-def _take_prepared(graph: DisplayGraph) -> dict[str, Any]:
-    entry = _PREPARED.pop(id(graph), None)
-    if entry is None or entry[0] is not graph:
-        return {}
-    return {"geometry": entry[1], "overview": entry[2]}
 
 
 class GraphView(QGraphicsView):
@@ -129,7 +104,7 @@ class GraphView(QGraphicsView):
         if graph.direction != self.direction and variant is not None:
             self._show(variant[1])
             return
-        self._show(graph, **_take_prepared(graph))
+        self._show(graph, **take_prepared(graph))
         if graph.direction != self.direction:
             self._relayout(graph, self.direction)
 
@@ -412,23 +387,8 @@ class GraphView(QGraphicsView):
         self.scene().clearSelection()
 
     def neighbour(self, node_id: str, dx: int, dy: int) -> str | None:
-        """The node an arrow key leads to from ``node_id``: a consumer or producer along the
-        flow, the nearest box in the same row across it; None at the graph's edge."""
-        graph = self.graph
-        if graph is None or node_id not in graph:
-            return None
-        along, across = (dx, dy) if graph.direction == "LR" else (dy, dx)
-        node = graph.node(node_id)
-        if along:
-            ends = [e.target for e in graph.edges if e.source == node_id] if along > 0 \
-                else [e.source for e in graph.edges if e.target == node_id]
-            key = (lambda n: abs(n.y - node.y)) if graph.direction == "LR" else (lambda n: abs(n.x - node.x))
-            candidates = [graph.node(i) for i in dict.fromkeys(ends) if i in graph]
-            return min(candidates, key=key).id if candidates else None
-        row = [n for n in graph.nodes if n.layer == node.layer and n.id != node_id]
-        pos = (lambda n: n.y) if graph.direction == "LR" else (lambda n: n.x)
-        side = [n for n in row if (pos(n) - pos(node)) * across > 0]
-        return min(side, key=lambda n: abs(pos(n) - pos(node))).id if side else None
+        """The node an arrow key (dx, dy on screen) leads to from ``node_id``, or None."""
+        return step(self.graph, node_id, dx, dy) if self.graph is not None else None
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

@@ -196,3 +196,29 @@ def search(graph: DisplayGraph, text: str) -> list[str]:
               or needle in node.display_name.lower()):
             partial.append(node.id)
     return exact + partial
+
+
+def step(graph: DisplayGraph, node_id: str, dx: int, dy: int) -> str | None:
+    """Where an arrow key leads from ``node_id`` in the laid-out ``graph``; None at its edge.
+
+    ``(dx, dy)`` is the key's direction on screen. Along the flow (down for "TB", right for
+    "LR") it goes to a consumer, against it to a producer, the one most in line first;
+    across the flow, to the nearest box in the same layer on that side.
+    """
+    if node_id not in graph:
+        return None
+    horizontal = graph.direction == "LR"
+    along, across = (dx, dy) if horizontal else (dy, dx)
+    node = graph.node(node_id)
+
+    def across_of(n: DisplayNode) -> float:
+        return n.y if horizontal else n.x
+
+    if along:
+        ends = [e.target for e in graph.edges if e.source == node_id] if along > 0 \
+            else [e.source for e in graph.edges if e.target == node_id]
+        candidates = [graph.node(i) for i in dict.fromkeys(ends) if i in graph]
+        return min(candidates, key=lambda n: abs(across_of(n) - across_of(node))).id if candidates else None
+    side = [n for n in graph.nodes if n.layer == node.layer and n.id != node_id
+            and (across_of(n) - across_of(node)) * across > 0]
+    return min(side, key=lambda n: abs(across_of(n) - across_of(node))).id if side else None

@@ -154,3 +154,18 @@ def test_tuple_items_are_labelled_with_a_shape_not_an_index() -> None:
     from_bn = [e for e in graph.edges if by_id[e.source].op_type == "BatchNorm"]
     assert from_bn and all(e.label and not e.label.startswith("[") for e in from_bn)
     assert all("x" in e.label for e in from_bn)
+
+
+@pytest.mark.parametrize("direction", ["TB", "LR"])
+def test_arrow_steps_follow_the_flow_in_either_direction(direction: str) -> None:
+    from engine.graphview.graph import step
+
+    graph = layout(build_display_graph(formats.load(fixture_by_name("lenet5").onnx)), direction)
+    down, up = ((1, 0), (-1, 0)) if direction == "LR" else ((0, 1), (0, -1))
+    assert step(graph, "1Conv", *down) == "2Relu"
+    assert step(graph, "2Relu", *up) == "1Conv"
+    first = next(n.id for n in graph.nodes if n.kind == "input")
+    assert step(graph, first, *up) is None  # nothing feeds an input
+    across = (0, 1) if direction == "LR" else (1, 0)
+    assert step(graph, "1Conv", *across) is None  # lenet is a single chain: no neighbour in its row
+    assert step(graph, "no such node", *down) is None

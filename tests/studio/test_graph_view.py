@@ -142,15 +142,15 @@ def test_arrows_walk_the_graph_and_escape_clears(qtbot, view: GraphView) -> None
 def test_paint_prepared_on_a_worker_is_used_once(qtbot, lenet_graph) -> None:
     import threading
 
-    from studio import graph_view
+    from studio import graph_items, graph_view
 
     worker = threading.Thread(target=graph_view.prepare_paint, args=(lenet_graph,))
     worker.start()
     worker.join()
-    prepared = graph_view._PREPARED[id(lenet_graph)]
+    prepared = graph_items._PREPARED[id(lenet_graph)]
     widget = GraphView()
     qtbot.addWidget(widget)
     widget.set_graph(lenet_graph)
     assert widget.edge_layer._paths is prepared[1].paths  # not rebuilt on the GUI thread
-    assert id(lenet_graph) not in graph_view._PREPARED
+    assert id(lenet_graph) not in graph_items._PREPARED
     assert widget.minimap._image is prepared[2]
