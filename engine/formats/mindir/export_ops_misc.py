@@ -71,6 +71,26 @@ def scatter_nd(ctx: ExportContext):
     return ctx.call(op, ins)
 
 
+@exports("ScatterElements", "Scatter")
+def scatter_elements(ctx: ExportContext):
+    shape = ctx.shape(0)
+    if shape is None:
+        raise ctx.fail("needs the static input shape")
+    reduce = {"none": 0, "add": 1}.get(ctx.attr("reduction", "none"))
+    if reduce is None:
+        raise ctx.fail(f"reduction {ctx.attr('reduction')!r}")
+    rank = len(shape)
+    axis = int(ctx.attr("axis", 0))
+    if not -rank <= axis < rank:
+        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
+    axis %= rank
+    idx = ctx.tensor(1)
+    idtype = ctx.dtype(1) or np.dtype(np.int64)
+    dim = np.array(shape[axis], idtype)
+    idx = ctx.call("Select", [ctx.call("Less", [idx, np.array(0, idtype)]), ctx.call("Add", [idx, dim]), idx])
+    return ctx.call("TensorScatterElements", [ctx.tensor(0), idx, ctx.tensor(2), axis, reduce])
+
+
 @exports("Round")
 def round_(ctx: ExportContext):
     """Half to even, as ONNX: floor(x), then +1 where the fraction is over 1/2 or exactly 1/2 from an odd floor."""

@@ -187,6 +187,11 @@ def _pool(ctx: ExportContext, kind: str):
     dtype = ctx.dtype(0) or np.dtype(np.float32)
     x = ctx.tensor(0)
     work = dtype
+    power = float(ctx.attr("p", 2)) if kind == "lp" else None
+    if power is not None:  # LpPool: (sum over the window of |x|^p)^(1/p), zero padding
+        if dtype.kind != "f" or power <= 0:
+            raise ctx.fail(f"LpPool with p={power} on {dtype}")
+        x = ctx.call("Pow", [ctx.call("Abs", [x]), np.array(power, dtype)])
     if dtype.kind in "iu":
         if kind != "max" or dtype.itemsize > 2:
             raise ctx.fail(f"{ctx.node.op_type} on {dtype}")
@@ -196,17 +201,20 @@ def _pool(ctx: ExportContext, kind: str):
         kernel, strides, dilations, eff = [1, *kernel], [1, *strides], [1, *dilations], [1, *eff]
         begins, ends, extra, spatial, out = [0, *begins], [0, *ends], [0, *extra], [1, *spatial], [1, *out]
     cur = [shape[0], shape[1], *spatial]
-    fill = _fill(work, kind)
+    fill = _fill(work, "avg" if kind == "lp" else kind)
     for i in range(len(kernel)):
         x, cur = pad_axis(ctx, x, cur, 2 + i, begins[i], ends[i] + extra[i], fill)
     if len(kernel) != 2 or dilations != [1, 1]:
-        y = _pool_by_slices(ctx, x, cur, kernel, strides, dilations, out, kind)
+        y = _pool_by_slices(ctx, x, cur, kernel, strides, dilations, out, "avg" if kind == "lp" else kind)
     elif kind == "max":
         attrs = {"pad_mode": "VALID", "kernel_size": (1, 1, *kernel), "format": "NCHW", "strides": (1, 1, *strides),
                  "input_names": ["x"], "output_names": ["output"]}
         y = ctx.call("MaxPool", [x], attrs=attrs, function=False)
     else:
         y = ctx.call("AvgPool", [x, tuple(kernel), tuple(strides), PAD_VALID, NCHW])
+    if kind == "lp":
+        y = ctx.call("Mul", [y, np.array(float(np.prod(kernel)), work)])  # the window sum, not its mean
+        y = ctx.call("Pow", [y, np.array(1.0 / power, work)])
     if kind == "avg":
         include = bool(ctx.attr("count_include_pad", 0))
         counts = [_window_counts(spatial[i], begins[i], ends[i], extra[i], kernel[i], strides[i], dilations[i], out[i], include)
@@ -252,6 +260,11 @@ def max_pool(ctx: ExportContext):
 @exports("AveragePool")
 def avg_pool(ctx: ExportContext):
     return _pool(ctx, "avg")
+
+
+@exports("LpPool")
+def lp_pool(ctx: ExportContext):
+    return _pool(ctx, "lp")
 
 
 @exports("GlobalAveragePool", "GlobalMaxPool")
