@@ -212,3 +212,55 @@ def test_assembled_model_keeps_constants_only_a_subgraph_reads():
     for cond in (True, False):
         np.testing.assert_array_equal(_run(fold_for_export(model).assemble(), {"x": x, "cond": np.array(cond)})[0],
                                       x + [1, 2] if cond else x - [1, 2])
+
+
+def test_model_local_functions_are_inlined_then_folded():
+    # The dynamo exporter may emit model-local functions; their shape arithmetic folds too.
+    fn = helper.make_function(
+        "local", "FlattenLike", ["t"], ["o"],
+        [helper.make_node("Shape", ["t"], ["s"]),
+         helper.make_node("Constant", [], ["k"], value=_c("k", np.array([0], np.int64))),
+         helper.make_node("Gather", ["s", "k"], ["n"], axis=0),
+         helper.make_node("Constant", [], ["m1"], value=_c("m1", np.array([-1], np.int64))),
+         helper.make_node("Concat", ["n", "m1"], ["shape"], axis=0),
+         helper.make_node("Reshape", ["t", "shape"], ["o"])],
+        opset_imports=[helper.make_opsetid("", 17)])
+    graph = helper.make_graph([helper.make_node("FlattenLike", ["x"], ["y"], domain="local")], "g",
+                              [helper.make_tensor_value_info("x", F, [2, 3, 4])],
+                              [helper.make_tensor_value_info("y", F, [2, 12])])
+    model = helper.make_model(graph, functions=[fn],
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)])
+    model.ir_version = 8
+    x = np.random.default_rng(6).standard_normal((2, 3, 4)).astype(np.float32)
+    folded = fold_for_export(model)
+    assert _ops(folded.model) == ["Reshape"] and not folded.model.functions
+    assert [o.domain for o in folded.model.opset_import] == [""]
+    np.testing.assert_array_equal(_run(folded.assemble(), {"x": x})[0], x.reshape(2, 12))
+
+
+def test_writer_accepts_a_model_whose_only_custom_domain_is_its_functions(tmp_path):
+    from engine.convert import convert
+
+    fn = helper.make_function("local", "Twice", ["t"], ["o"], [helper.make_node("Add", ["t", "t"], ["o"])],
+                              opset_imports=[helper.make_opsetid("", 17)])
+    graph = helper.make_graph([helper.make_node("Twice", ["x"], ["y"], domain="local")], "g",
+                              [helper.make_tensor_value_info("x", F, [2])], [helper.make_tensor_value_info("y", F, [2])])
+    model = helper.make_model(graph, functions=[fn],
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "f.onnx")
+    convert(tmp_path / "f.onnx", tmp_path / "f.mindir")
+    assert (tmp_path / "f.mindir").stat().st_size > 0
+
+
+def test_writer_still_refuses_a_custom_domain_node(tmp_path):
+    from engine.convert import convert
+    from engine.errors import FormatError
+
+    graph = helper.make_graph([helper.make_node("Foo", ["x"], ["y"], domain="com.example")], "g",
+                              [helper.make_tensor_value_info("x", F, [2])], [helper.make_tensor_value_info("y", F, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    onnx.save(model, tmp_path / "c.onnx")
+    with pytest.raises(FormatError, match=r"custom op domains \['com.example'\] cannot be written as MindIR"):
+        convert(tmp_path / "c.onnx", tmp_path / "c.mindir")
+    assert not (tmp_path / "c.mindir").exists()

@@ -171,6 +171,7 @@ def _fold(light: onnx.ModelProto, keep_elements: int, output_limit: int) -> onnx
     if irm.functions:
         common.InlinePass()(irm)
         common.RemoveUnusedFunctionsPass()(irm)
+        common.RemoveUnusedOpsetsPass()(irm)  # the functions' domains, so the writer does not see them
 
     def should_fold(node) -> bool | None:
         # onnxscript keeps ConstantOfShape to keep files small; the writer needs it constant

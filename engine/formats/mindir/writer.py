@@ -266,10 +266,10 @@ class MindIRWriter:
         #: the file errors name: what is wrong is in the input graph, not at the output path
         self.src = model.source_path or path
         proto = model.require_graph()
-        if any(o.domain not in ("", "ai.onnx") for o in proto.opset_import if o.version):
-            custom = [o.domain for o in proto.opset_import if o.domain not in ("", "ai.onnx")]
+        folded = fold_for_export(proto)  # functions inlined, shape arithmetic -> constants; weights stay in ``proto``
+        if any(o.domain not in ("", "ai.onnx") for o in folded.model.opset_import if o.version):
+            custom = [o.domain for o in folded.model.opset_import if o.domain not in ("", "ai.onnx")]
             raise FormatError(f"custom op domains {custom} cannot be written as MindIR", path=self.src)
-        folded = fold_for_export(proto)  # shape arithmetic -> constants; the weights stay in ``proto``
         try:
             # Types and shapes only: the weights stay in ``proto`` and are read one at a time.
             self.onnx = onnx.shape_inference.infer_shapes(copy_without_weights(folded.model, keep_elements=64), data_prop=True)
