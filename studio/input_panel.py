@@ -64,7 +64,8 @@ class InputPanel(QWidget):
         self.clear_button = QPushButton("Clear", content)
         self.clear_button.clicked.connect(lambda: self.set_data_path(None))
         data_row = QHBoxLayout()
-        data_row.addWidget(QLabel("Data", content))
+        self.data_label = QLabel("Data", content)
+        data_row.addWidget(self.data_label)
         data_row.addWidget(self.data_path, 1)
         data_row.addWidget(self.browse_button)
         data_row.addWidget(self.clear_button)
@@ -220,6 +221,8 @@ class InputPanel(QWidget):
         doc = self.document
         has_inputs = doc is not None and bool(doc.input_specs)
         self.browse_button.setEnabled(has_inputs)
+        for widget in (self.data_label, self.data_path, self.browse_button, self.clear_button):
+            widget.setVisible(has_inputs)  # a parameter file has nothing to feed
         self.clear_button.setEnabled(doc is not None and doc.inputs_path is not None)
         from_file = doc is not None and doc.inputs_path is not None
         self.data_path.setText(str(doc.inputs_path) if from_file else "")

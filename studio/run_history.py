@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 MODEL_ROLE = Qt.ItemDataRole.UserRole + 2
-COLUMNS = ("Run (tick to overlay)", "Model", "Target", "Precision", "Threads", "Batch", "Inputs", "Median ms", "N")
+COLUMNS = ("Run", "Model", "Target", "Precision", "Threads", "Batch", "Inputs", "Median ms", "N")
 
 
 def _text(value: Any, none: str = "") -> str:
@@ -60,8 +60,14 @@ class RunHistoryWidget(QWidget):
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)  # run ids are long: elided, full in the tip
+        header.resizeSection(0, 12 * self.fontMetrics().averageCharWidth() + 24)
+        header.setStretchLastSection(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.horizontalHeaderItem(0).setToolTip("Tick a run to overlay its latencies on the plot")
+        self.table.setWordWrap(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setTabKeyNavigation(False)
         self.table.itemChanged.connect(self._on_item)
@@ -122,7 +128,7 @@ class RunHistoryWidget(QWidget):
         name = QTableWidgetItem(label)
         name.setFlags(name.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         name.setCheckState(Qt.CheckState.Unchecked)
-        name.setToolTip(tip)
+        name.setToolTip(f"{label}\n{tip}")
         name.setData(RUN_ID_ROLE, run_id)
         name.setData(MODEL_ROLE, cells[0])
         table.setItem(row, 0, name)
