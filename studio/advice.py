@@ -26,3 +26,25 @@ def window_advice(exc: BaseException, hint: str = "") -> str:
     if isinstance(exc, OutputPathError) and (not hint or _CLI_HINT.search(hint)):
         return "choose another file name (Browse…)"
     return "" if _CLI_HINT.search(hint or "") else (hint or "")
+
+
+def select_blockers(window, document, exc: BaseException) -> list[str]:
+    """For a refusal because nodes could not be lowered, select every such node in ``document``'s graph.
+
+    Args:
+        window: the main window (``view_for``).
+        document: the document whose run or conversion was refused.
+        exc: the error; only UnsupportedOpError selects anything.
+
+    Returns:
+        The node ids selected (empty when there is nothing to point at).
+    """
+    from engine.errors import UnsupportedOpError
+
+    blockers = list(getattr(document.model, "unlowered", None) or []) if document is not None else []
+    view = window.view_for(document) if blockers and isinstance(exc, UnsupportedOpError) else None
+    if view is None:
+        return []
+    if view.mode != "source":
+        view.show_mode("source")
+    return view.select_nodes([b.node for b in blockers])

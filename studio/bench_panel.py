@@ -477,6 +477,9 @@ class BenchPanel(QWidget):
         if doc is not None:
             doc.bench_status = line
         if doc is self.document:
+            from studio.advice import select_blockers
+
+            select_blockers(self.window, doc, exc)  # point at the nodes that cannot run here
             self.plot.stop()
             self.status.setText(line)
             self.status.setToolTip(line)

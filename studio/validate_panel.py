@@ -261,6 +261,9 @@ class ValidatePanel(QWidget):
             doc.validate_status = line
             doc.validation = None
         if doc is self.document:
+            from studio.advice import select_blockers
+
+            select_blockers(self.window, doc, exc)  # point at the nodes that cannot run here
             self._clear_results()
             self.report = None
             self.verdict.setText(line)

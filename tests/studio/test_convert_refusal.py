@@ -42,3 +42,18 @@ def test_refused_conversion_selects_every_blocker(qtbot, window, tmp_path):
         assert b.node in text and b.primitive in text
     view = window.current_view()
     assert sorted(view.selected_nodes()) == sorted(b.node for b in blockers)
+
+
+def test_benchmark_refused_on_an_onnx_target_selects_the_blockers(qtbot, window):
+    with qtbot.waitSignal(window.document_opened, timeout=60_000) as blocker:
+        window.open_files([UNKNOWN])
+    doc = blocker.args[0]
+    assert window.targets.select("onnxruntime:cpu")
+    window.bench.iterations.setValue(2)
+    window.bench.run()
+    task = window.runner.current("bench")
+    qtbot.waitUntil(lambda: task.state == "failed", timeout=60_000)
+    view = window.current_view()
+    qtbot.waitUntil(lambda: sorted(view.selected_nodes()) == sorted(b.node for b in doc.model.unlowered),
+                    timeout=10_000)
+    assert "--" not in window.bench.status.text() and "dstudio" not in window.bench.status.text()
