@@ -125,7 +125,6 @@ def test_spec_builds_the_named_app_and_excludes_what_is_not_used(monkeypatch, pr
     assert ("__init__.py", "studio/resources") in bundled
     assert ("samples/lenet5.mindir", "studio/resources/samples") in bundled
     assert (f"icons/{project.app_id}.svg", "studio/resources/icons") in bundled
-    assert "studio.resources" in analysis["hiddenimports"]
     exes = [kwargs for kind, _, kwargs in log if kind == "EXE"]
     assert exes[0]["name"] == project.exe_name
     if onefile:
