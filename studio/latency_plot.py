@@ -72,6 +72,19 @@ def _plot(title: str, bottom: str, left: str, parent: QWidget) -> pg.PlotWidget:
     return plot
 
 
+def _axis_unit(plot: pg.PlotWidget, side: str, unit: str, label: str) -> None:
+    """Show ``side``'s ticks in ``unit`` (µs: values x 1000) for data kept in ms; no-op when already so."""
+    scale = 1000.0 if unit == "µs" else 1.0
+    axis = plot.getAxis(side)
+    if axis.scale != scale or axis.labelText != label:
+        axis.setScale(scale)
+        plot.setLabel(side, label)
+
+
+def _unit_for(hi_ms: float) -> str:
+    return "µs" if hi_ms < 1.0 else "ms"
+
+
 class LatencyPlot(QWidget):
     """Latency vs iteration (one PlotDataItem per run), a histogram, and a sweep curve.
 
@@ -104,17 +117,18 @@ class LatencyPlot(QWidget):
         self.streaming = False
         self._ranges: dict[str, tuple[float, float]] = {}
         self.unit = "ms"  # the latency axes' unit: µs when every value is below 1 ms (data stays in ms)
-        top = QSplitter(self)
+        self._top = top = QSplitter(self)
         top.addWidget(self.latency)
         top.addWidget(self.histogram)
+        top.addWidget(self.sweep)  # a sweep takes the histogram's place, at full height
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 1)
+        top.setStretchFactor(2, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
         row.addWidget(top)
-        layout.addLayout(row, 2)
-        layout.addWidget(self.sweep, 1)
+        layout.addLayout(row, 1)
 
     @staticmethod
     def _curve(plot: pg.PlotWidget, colour: str, name: str) -> pg.PlotDataItem:
@@ -196,15 +210,10 @@ class LatencyPlot(QWidget):
         return new
 
     def set_unit(self, unit: str) -> None:
-        """Label the latency axes in ``ms`` or ``µs``; only tick labels scale, the data stays in ms."""
-        if unit == self.unit:
-            return
-        self.unit = unit
-        scale = 1000.0 if unit == "µs" else 1.0
-        for plot, side, label in ((self.latency, "left", unit), (self.histogram, "bottom", unit),
-                                  (self.sweep, "left", f"median {unit}")):
-            plot.getAxis(side).setScale(scale)
-            plot.setLabel(side, label)
+        """Label the latency plot's value axis in ``ms`` or ``µs``; only tick labels scale, the data stays in ms."""
+        if unit != self.unit:
+            self.unit = unit
+            _axis_unit(self.latency, "left", unit, unit)
 
     def _fit_unit(self, ms: np.ndarray) -> None:
         if ms.size:
@@ -231,6 +240,7 @@ class LatencyPlot(QWidget):
             hi = lo + 1e-3
         if self.streaming:
             lo, hi = self._grow("bins", lo, hi, floor=0.0)  # fixed bins while they hold the data
+        _axis_unit(self.histogram, "bottom", _unit_for(hi), _unit_for(hi))  # its own range: the tail is clipped
         counts, edges = np.histogram(np.clip(ms, lo, hi), bins=HISTOGRAM_BINS, range=(lo, hi))
         self.hist_item.setData(edges, counts.astype(np.float64))
         if self.streaming:
@@ -293,15 +303,28 @@ class LatencyPlot(QWidget):
             item.setData(np.arange(ms.size, dtype=np.float64), ms)
 
     def show_sweep(self, parameter: str, values: list[float], medians: list[float], p90s: list[float]) -> None:
-        """Draw the sweep curve (``parameter`` on x) and show its plot."""
+        """Draw the sweep curve (``parameter`` on x, one tick per value swept) in place of the histogram."""
         self.sweep.setLabel("bottom", parameter)
         self.sweep.setTitle(f"Sweep over {parameter}", size="9pt")
+        unit = _unit_for(max([*medians, *p90s], default=1.0))
+        _axis_unit(self.sweep, "left", unit, f"median / p90 {unit}")
+        self.sweep.getAxis("bottom").setTicks([[(float(v), f"{v:g}") for v in values]])
         self.sweep_median.setData(values, medians)
         self.sweep_p90.setData(values, p90s)
+        self.histogram.hide()
         self.sweep.show()
+        self._share(0.55, 0.0)
 
     def hide_sweep(self) -> None:
         self.sweep.hide()
+        self.histogram.show()
+        self._share(0.75, 0.25)
+
+    def _share(self, latency: float, histogram: float) -> None:
+        """Split the top row's width: the latency curve, the histogram, the sweep gets the rest."""
+        total = sum(self._top.sizes()) or self.width()
+        first, second = int(total * latency), int(total * histogram)
+        self._top.setSizes([first, second, max(total - first - second, 0)])
 
     def save_png(self, path: str) -> bool:
         """Save the plots as they are on screen."""

@@ -103,6 +103,9 @@ def test_sweep_fills_the_sweep_table(qtbot, lenet_window):
     points = blocker.args[0].points
     assert bench.sweep_table.rowCount() == len(points) == 2
     assert [bench.sweep_table.item(r, 0).text() for r in range(2)] == ["1", "2"]
+    # the sweep curve takes the histogram's place at full height, one tick per value swept
+    assert bench.plot.sweep.isVisible() and not bench.plot.histogram.isVisible()
+    assert bench.plot.sweep.width() > bench.plot.latency.width() // 3
 
 
 def test_environment_knobs_reach_the_run(qtbot, lenet_window):
