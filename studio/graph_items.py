@@ -25,6 +25,18 @@ DETAIL_LOD = 0.2  # below this, no rounded corners or arrowheads
 LABEL_LOD = 0.9  # edge shape labels from this scale up
 
 
+_COLORS: dict[tuple[str, str], tuple[QColor, QColor]] = {}
+
+
+def _fill_and_text(category: str, lowering: str) -> tuple[QColor, QColor]:
+    """A box's fill and the text colour that reads on it (cached: a handful of pairs per graph)."""
+    pair = _COLORS.get((category, lowering))
+    if pair is None:
+        fill = QColor(node_color(category, lowering))
+        pair = _COLORS[(category, lowering)] = (fill, QColor(text_on(fill.name())))
+    return QColor(pair[0]), QColor(pair[1])
+
+
 class NodeItem(QGraphicsItem):
     """One node's box: fill by category (or heat), op type and short name, selection outline."""
 
@@ -34,12 +46,25 @@ class NodeItem(QGraphicsItem):
         self.style = style
         self.highlighted = False
         self._rect = QRectF(-node.width / 2, -node.height / 2, node.width, node.height)
-        self._fill = QColor(node_color(node.category, node.lowering))
-        self._text = QColor(text_on(self._fill.name()))
+        self._fill, self._text = _fill_and_text(node.category, node.lowering)
         self._header = header_height(node)
-        self._weight_lines = weight_lines(node) if node.kind == "op" else []
+        self._lines: list[str] | None = None  # weight lines, made on first use (5,000 items open faster)
         self.setPos(node.x, node.y)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
+        self.setZValue(1)
+
+    @property
+    def _weight_lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = weight_lines(self.node) if self.node.kind == "op" else []
+        return self._lines
+
+    def toolTip(self) -> str:  # noqa: N802 - the name Qt uses; GraphView shows it on a tooltip event
+        """Op type and readable name, the name in the file, the weights, why it was not converted.
+
+        Made when asked for rather than set on every item (GraphView.viewportEvent shows it).
+        """
+        node = self.node
         tip = f"{node.op_type}  {node.title}"
         if node.name and node.name != node.title:
             tip += f"\nin the file: {node.name}"
@@ -47,8 +72,7 @@ class NodeItem(QGraphicsItem):
             tip += f"\n{w.label}  {w.name}"
         if node.lowering in ("failed", "skipped"):
             tip += f"\nnot converted to ONNX: {node.lowering_reason}"
-        self.setToolTip(tip)
-        self.setZValue(1)
+        return tip
 
     @property
     def node_id(self) -> str:
@@ -66,7 +90,8 @@ class NodeItem(QGraphicsItem):
 
     def reset_fill(self) -> None:
         """Back to the category colour (the error colour for a node that could not be lowered)."""
-        self.set_fill(QColor(node_color(self.node.category, self.node.lowering)))
+        self._fill, self._text = _fill_and_text(self.node.category, self.node.lowering)
+        self.update()
 
     def set_highlighted(self, on: bool) -> None:
         if on != self.highlighted:

@@ -24,7 +24,7 @@ from PySide6.QtGui import (
     QResizeEvent,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QToolTip, QWidget
 
 from engine.graphview.categories import heat_color
 from engine.graphview.graph import DisplayGraph, search, step
@@ -389,6 +389,16 @@ class GraphView(QGraphicsView):
     def neighbour(self, node_id: str, dx: int, dy: int) -> str | None:
         """The node an arrow key (dx, dy on screen) leads to from ``node_id``, or None."""
         return step(self.graph, node_id, dx, dy) if self.graph is not None else None
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.ToolTip:  # node tooltips are made on demand (NodeItem.toolTip)
+            item = self.itemAt(event.pos())
+            if isinstance(item, NodeItem):
+                QToolTip.showText(event.globalPos(), item.toolTip(), self.viewport())
+            else:
+                QToolTip.hideText()
+            return True
+        return super().viewportEvent(event)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

@@ -154,3 +154,16 @@ def test_paint_prepared_on_a_worker_is_used_once(qtbot, lenet_graph) -> None:
     assert widget.edge_layer._paths is prepared[1].paths  # not rebuilt on the GUI thread
     assert id(lenet_graph) not in graph_items._PREPARED
     assert widget.minimap._image is prepared[2]
+
+
+def test_tooltip_is_made_on_demand(qtbot, view: GraphView) -> None:
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    view.select_node("1Conv")
+    item = view.items["1Conv"]
+    pos = view.mapFromScene(item.scenePos())
+    event = QHelpEvent(QHelpEvent.Type.ToolTip, pos, view.viewport().mapToGlobal(pos))
+    QApplication.sendEvent(view.viewport(), event)
+    assert QToolTip.isVisible() and QToolTip.text() == item.toolTip()
+    assert item.toolTip().startswith("Conv  ") and "W<6x1x5x5>" in item.toolTip()
