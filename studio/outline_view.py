@@ -33,7 +33,7 @@ class OutlineView(QWidget):
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter outline")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter.textChanged.connect(self._on_filter)
         self.tree = QTreeView(self)
         self.tree.setModel(self.proxy)
         self.tree.setUniformRowHeights(True)
@@ -66,11 +66,23 @@ class OutlineView(QWidget):
             self.placeholder.setText(note)
         elif summary is None:
             self.placeholder.setText("Open a model (Ctrl+O) or drop one on the window.")
+        self._expand_default()
+        self._fit_name_column()
+
+    def _expand_default(self) -> None:
         for key in ("inputs", "outputs", "nodes"):
             index = self.model.section(key)
             if index.isValid():
                 self.tree.expand(self.proxy.mapFromSource(index))
-        self._fit_name_column()
+
+    def _on_filter(self, text: str) -> None:
+        """Filter rows; every match is shown expanded (a node under its collapsed op group is a match too)."""
+        self.proxy.setFilterFixedString(text)
+        if text.strip():
+            self.tree.expandAll()
+        else:
+            self.tree.collapseAll()
+            self._expand_default()
 
     def _fit_name_column(self) -> None:
         """Names get what they need up to 55% of the width, so the other columns stay in view."""

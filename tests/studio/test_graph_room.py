@@ -198,3 +198,29 @@ def test_mindspore_names_in_graph_outline_and_properties(qtbot, window):
     assert rows["Inputs/1"] == "conv1.weight"  # the parameter, not the Load that reads it
     assert "conv1" in window.properties.title.text()
     assert view.find("layer") == [] and view.find("fc2/BiasAdd")
+
+
+def test_outline_filter_expands_matches(qtbot, window):
+    _, view = _open(qtbot, window, LENET / "model.mindir", "source")
+    outline = window.outline
+    outline.filter.setText("conv2")
+    proxy = outline.proxy
+    found = []
+
+    def walk(parent):
+        for row in range(proxy.rowCount(parent)):
+            index = proxy.index(row, 0, parent)
+            if index.data() == "conv2":
+                found.append(index)
+            walk(index)
+
+    walk(outline.tree.rootIndex())
+    assert found, "the node row matches the filter"
+    for index in found:  # every ancestor open, so the match is on screen
+        parent = index.parent()
+        while parent.isValid():
+            assert outline.tree.isExpanded(parent)
+            parent = parent.parent()
+    outline.filter.setText("")
+    nodes = proxy.mapFromSource(outline.model.section("nodes"))
+    assert outline.tree.isExpanded(nodes)
