@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -85,6 +86,10 @@ class BenchResultsWidget(QWidget):
             table.setMinimumHeight(2 * self.fontMetrics().height())  # tables shrink before the statistics do
         self.details = QTabWidget(self)
         self.details.setDocumentMode(True)
+        # The tabs take what is left: their size hint must not make the column taller than the dock
+        # (the column scrolls only when the dock is shorter than title + statistics + a few rows).
+        self.details.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
+        self.details.setMinimumHeight(5 * self.fontMetrics().height())
         self.details.addTab(self.history_box, "History")
         self.details.addTab(self.profile_table, "Per-layer profile")
         self.details.addTab(self.sweep_table, "Sweep")
