@@ -38,6 +38,8 @@ def test_every_statistic_is_visible_without_scrolling(qtbot, window):
         for col in range(stats.columnCount()):
             assert shown.contains(stats.visualItemRect(stats.item(row, col))), (row, col)
     assert not stats.tabKeyNavigation()
+    column = window.bench.results.parentWidget().parentWidget()  # the results column's scroll area
+    assert column.verticalScrollBar().maximum() == 0, "the column fits the dock without scrolling"
 
 
 def test_history_has_the_columns_a_comparison_needs(window):
