@@ -217,6 +217,8 @@ class MainWindow(QMainWindow):
         self.properties.set_document(document)
         self._refresh_outline()
         self.input_panel.set_document(document)
+        if self.input_panel.unresolved():
+            self.inputs_dock.show()  # a model with dims to choose: the panel that asks is in view
         self._show_shapes()
         self.bench.set_document(document)
         self.validate_panel.set_document(document)

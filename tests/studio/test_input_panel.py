@@ -120,3 +120,10 @@ def test_bad_data_file_advises_the_window_not_the_command_line(qtbot, window, tm
     text = panel.verdict.text()
     assert "float64" in text and "Inputs panel" in text
     assert "--" not in text and "dstudio" not in text
+
+
+def test_inputs_dock_comes_back_for_a_model_with_dims_to_choose(qtbot, window, tmp_path):
+    window.inputs_dock.hide()
+    with qtbot.waitSignal(window.document_opened, timeout=60_000):
+        window.open_files([dynamic_model(tmp_path / "other.onnx")])
+    assert window.inputs_dock.isVisible()
