@@ -192,6 +192,16 @@ def networks():
             l3 = ops.LpNorm(axis=0, p=3)(x)
             return b, d, o, p, q, r, n, n2, grn, l1, l3
 
+    class EmbeddingMaxNorm(nn.Cell):
+        """max_norm renormalizes the weight in place on every call: refused, not approximated."""
+
+        def __init__(self):
+            super().__init__()
+            self.emb = mint.nn.Embedding(10, 5, max_norm=1.0)
+
+        def construct(self, ids):
+            return self.emb(ids)
+
     class WhileLoop(nn.Cell):
         """A data-dependent loop: MindSpore exports it as separate graphs (control flow)."""
 
@@ -221,6 +231,8 @@ def networks():
         "zoo_primitives": (ZooPrimitives, [f32(2, 4, 5, 6)]),
         "zoo_primitives_2": (ZooPrimitives2, [f32(2, 7, 3, 6)]),
         "zoo_primitives_3": (ZooPrimitives3, [f32(2, 3, 4, 5)]),
+        # Refused on purpose (written to ../mindir_refused/): the test checks the one-line reason.
+        "embedding_max_norm": (EmbeddingMaxNorm, [rng.integers(0, 10, (2, 3)).astype(np.int32)]),
         # Not convertible yet; kept to test the error (written to ../mindir_unsupported/).
         "while_loop": (WhileLoop, [f32(2, 8), np.array(3, np.int32)]),
     }
@@ -239,6 +251,8 @@ def main() -> int:
         folder = out_root / name
         if name == "while_loop":
             folder = out_root.parent / "mindir_unsupported" / name
+        if name == "embedding_max_norm":
+            folder = out_root.parent / "mindir_refused" / name
         folder.mkdir(parents=True, exist_ok=True)
         tensors = [ms.Tensor(x) for x in inputs]
         try:

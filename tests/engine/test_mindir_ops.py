@@ -83,3 +83,17 @@ def test_inplace_add_is_seen_by_later_readers():
 def test_supported_primitives_lists_the_table():
     listed = supported_primitives()
     assert "Conv2D" in listed and "Load" in listed and listed == sorted(listed)
+
+
+def test_embedding_with_max_norm_is_refused_not_approximated(tmp_path):
+    """max_norm renormalizes the weight in place on every call; the converter names it and writes nothing."""
+    from engine.errors import EngineError
+
+    path = OPS_DIR.parent / "mindir_refused" / "embedding_max_norm" / "model.mindir"
+    model = formats.load(path)  # the file still opens
+    assert [u.primitive for u in model.unlowered] == ["Embedding"]
+    assert "max_norm" in model.unlowered[0].reason
+    out = tmp_path / "model.onnx"
+    with pytest.raises(EngineError, match="Embedding"):
+        formats.save(model, out)
+    assert not out.exists()
