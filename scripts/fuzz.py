@@ -63,7 +63,7 @@ def campaign(fmt: str, count: int, seed: int, out: Path | None, timeout: float, 
                     for name, data in mutant.files.items():
                         (folder / name).write_bytes(data)
                     (folder / "info.json").write_text(json.dumps(info, indent=2))
-            if not quiet and (i + 1) % 500 == 0:
+            if (i + 1) % 500 == 0 and (not quiet or (i + 1) % 2000 == 0):
                 print(f"  {fmt}: {i + 1}/{count} {dict(counts)} ({time.monotonic() - start:.0f} s)", flush=True)
     return {"format": fmt, "count": count, "seed": seed, "outcomes": dict(counts), "by_stage": dict(by_stage),
             "distinct_defects": len(found), "defects": list(found.values()),
@@ -87,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(report)
         print(f"{fmt}: {report['count']} mutants in {report['seconds']} s: {report['outcomes']}; "
               f"{report['distinct_defects']} distinct defects", flush=True)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        name = f"summary-{args.format}-{args.seed}.json"
-        (args.out / name).write_text(json.dumps(reports, indent=2))
+        if args.out is not None:  # after each format, so a long campaign's finished formats are kept
+            args.out.mkdir(parents=True, exist_ok=True)
+            name = f"summary-{args.format}-{args.seed}.json"
+            (args.out / name).write_text(json.dumps(reports, indent=2))
     return 1 if any(r["distinct_defects"] for r in reports) else 0
 
 
