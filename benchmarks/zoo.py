@@ -126,7 +126,8 @@ def main() -> int:
     if args.models:
         wanted = set(args.models.split(","))
         folders = [p for p in folders if p.name in wanted]
-    exportable = [p for p in folders if (p / "model.mindir").exists() and "error" not in json.loads((p / "meta.json").read_text())]
+    exportable = [p for p in folders
+                  if (p / "model.mindir").exists() and "error" not in json.loads((p / "meta.json").read_text())]
     refused = [p for p in folders if p not in exportable]
     if not exportable:
         print(f"skipped: no exported models in {args.corpus}")
@@ -163,7 +164,8 @@ def main() -> int:
     print(f"{passed}/{len(exportable)} zoo models convert and match MindSpore"
           f" ({len(refused)} more that MindSpore 2.10 itself cannot export)")
     if weak_count:
-        print(f"* {weak_count} of them with outputs below {WEAK_SCALE:g}: the 1e-4 absolute tolerance proves little there")
+        print(f"* {weak_count} of them with outputs below {WEAK_SCALE:g}:"
+              " the 1e-4 absolute tolerance proves little there")
     if "resnet50" in times:
         t = times["resnet50"]
         print(f"resnet50 conversion (best of 3): {t:.2f} s (target < {TARGET_RESNET50_S:.0f} s:"

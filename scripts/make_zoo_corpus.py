@@ -106,7 +106,8 @@ def child(name: str, out: Path) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"name": name, "family": info["family"], "source": info["source"], "mindspore_version": ms.__version__}
     inputs = make_inputs(name, info["inputs"])
-    meta["inputs"] = [{"file": f"input_{i}.npy", "shape": list(x.shape), "dtype": str(x.dtype)} for i, x in enumerate(inputs)]
+    meta["inputs"] = [{"file": f"input_{i}.npy", "shape": list(x.shape), "dtype": str(x.dtype)}
+                      for i, x in enumerate(inputs)]
     try:
         net = build(name, info["source"])
         net.set_train(False)
@@ -208,7 +209,8 @@ def main() -> int:
             meta_path.write_text(json.dumps(meta, indent=2))
         status = "ok" if "error" not in meta else f"MindSpore failed: {meta['error'][:200]}"
         ok += "error" not in meta
-        onnx = "" if "error" in meta else f", MindSpore ONNX export {'ok' if meta.get('mindspore_onnx_export') else 'fails'}"
+        onnx = "" if "error" in meta else (
+            f", MindSpore ONNX export {'ok' if meta.get('mindspore_onnx_export') else 'fails'}")
         print(f"{name:24} {time.perf_counter() - t:6.1f} s  {status}{onnx}", flush=True)
     print(f"{ok}/{tried} models exported to {args.out}")
     return 0

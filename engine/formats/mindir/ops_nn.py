@@ -323,7 +323,8 @@ def lp_norm(ctx: NodeContext):
                                    ctx.const_tensor(np.array(p, dtype), hint="p")], final=False, suffix="pow")
         total = ctx.emit("ReduceSum", [powered, ctx.const_tensor(np.array(axes, np.int64), hint="axes")],
                          final=False, suffix="sum", keepdims=keep)
-        norm = ctx.emit("Pow", [total, ctx.const_tensor(np.array(1.0 / p, dtype), hint="inv_p")], final=False, suffix="norm")
+        inv_p = ctx.const_tensor(np.array(1.0 / p, dtype), hint="inv_p")
+        norm = ctx.emit("Pow", [total, inv_p], final=False, suffix="norm")
     else:
         raise ctx.fail(f"p={p} is not lowered (only p >= 1)")
     return ctx.emit("Max", [norm, ctx.const_tensor(np.array(eps, dtype), hint="eps")])
