@@ -165,7 +165,7 @@ def _job_and_output(task: JobTask, data: bytes) -> tuple[dict[str, Any], bytes |
 
 
 def run_on_cluster(
-    items: list[tuple[Any, JobTask, bytes]],
+    items: list[tuple[Any, JobTask, bytes | None]],
     address: str,
     *,
     placed_targets: tuple[str, ...] = (),
@@ -175,7 +175,8 @@ def run_on_cluster(
     """Run every job on the cluster; yield (key, record, converted bytes) as each model's work ends.
 
     Args:
-        items: (key, task, file bytes) per model; the task's ``bench_targets`` are the
+        items: (key, task, file bytes) per model, or (key, task, None) when the nodes read
+            ``task.path`` on a shared file system; the task's ``bench_targets`` are the
             unplaced targets, timed where the job runs.
         address: the cluster.
         placed_targets: ``target@NODE`` benchmarks, each run as its own task on that node.
@@ -202,7 +203,8 @@ def run_on_cluster(
         def submit() -> None:
             while queue and len(pending) < capacity:
                 key, task, data = queue.pop(0)
-                data_ref = ray.put(data)  # one copy, read by the job and every placed benchmark
+                # one copy, read by the job and every placed benchmark (None: a shared path)
+                data_ref = ray.put(data) if data is not None else None
                 rec_ref, conv_ref = job_fn.remote(task, data_ref)
                 benches = [bench_fn.options(num_cpus=1, max_retries=1, **bench_opts[node]).remote(
                     task, data_ref, conv_ref, tuple(ts)) for node, ts in by_node.items()]

@@ -72,6 +72,7 @@ def run_batch(
     *,
     cluster: str | None = None,
     on: str | None = None,
+    shared_fs: bool = False,
     workers: int | None = None,
     force: bool = False,
     retry_failed: bool = False,
@@ -87,6 +88,9 @@ def run_batch(
         options: what each job does.
         cluster: a Ray address ("auto", "host:port", "ray://host:port"); None runs locally.
         on: with ``cluster``, the node every job runs on (a resource, label, host or id).
+        shared_fs: with ``cluster``, the nodes see this machine's paths (a shared file
+            system): jobs read the models and write the converted files there instead of
+            sending them through Ray's object store (an ONNX model with external data needs it).
         workers: local worker processes (0: in this process, one after another); default
             the CPUs available, at most 8.
         force: rerun every model, current results or not.
@@ -107,8 +111,8 @@ def run_batch(
     if options.stage not in STAGES:
         raise InputError(f"unknown batch stage {options.stage!r}; one of {', '.join(STAGES)}")
     placed = tuple(t for t in options.targets if split_target(t)[1]) if options.stage == "bench" else ()
-    if cluster is None and (placed or on):
-        what = placed[0] if placed else f"--on {on}"
+    if cluster is None and (placed or on or shared_fs):
+        what = placed[0] if placed else f"--on {on}" if on else "--shared-fs"
         raise TargetError(f"{what}: placing work on a node needs a cluster (--cluster ADDRESS)")
     _check_targets(options)
     models = discover(list(inputs), outdir)
@@ -170,9 +174,12 @@ def run_batch(
     else:
         from engine.batch import cluster as ray_cluster
 
-        items = [(i, task_for(m, False), data if data is not None else m.path.read_bytes())
-                 for i, (m, data) in enumerate(todo)]
-        report.mode = f"ray cluster at {cluster}"
+        if shared_fs:
+            items = [(i, task_for(m, True), None) for i, (m, _) in enumerate(todo)]
+        else:
+            items = [(i, task_for(m, False), data if data is not None else m.path.read_bytes())
+                     for i, (m, data) in enumerate(todo)]
+        report.mode = f"ray cluster at {cluster}" + (" (shared file system)" if shared_fs else "")
         for i, record, conv in ray_cluster.run_on_cluster(items, cluster, placed_targets=placed, on=on,
                                                           cancel=job.cancel):
             done(todo[i][0], record, conv)

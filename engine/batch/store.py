@@ -124,8 +124,8 @@ class ResultStore:
             return None, None
         if retry_failed and record.get("status") != "ok":
             return None, None
-        if record.get("failed_stage") == "worker":
-            return None, None  # the worker died or Ray lost the task: not this model's verdict, try again
+        if record.get("failed_stage") in ("worker", "transport"):
+            return None, None  # a worker died, Ray lost the task, the file could not travel: try again
         st = model.path.stat()
         source = record.get("source") or {}
         if source.get("size") != st.st_size:

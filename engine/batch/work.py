@@ -132,6 +132,8 @@ def run_job(task: JobTask, data: bytes | None = None) -> dict[str, Any]:
         except Exception as exc:  # a bug or a runtime's own failure: still only this model's
             log.debug("batch job %s failed", task.label, exc_info=True)
             _fail(record, stage, _named(f"{type(exc).__name__}: {exc}", tmp, task))
+    if task.path is None and "--shared-fs" in (record["error"] or ""):
+        record["failed_stage"] = "transport"  # how the file travelled, not the model: not a verdict to keep
     bench_errors = [b for b in record["bench"] if b.get("error")]
     if record["status"] == "ok" and bench_errors:
         _fail(record, "bench", f"{bench_errors[0]['target']}: {bench_errors[0]['error']}")
@@ -139,23 +141,30 @@ def run_job(task: JobTask, data: bytes | None = None) -> dict[str, Any]:
     return record
 
 
-def run_bench(task: JobTask, data: bytes, converted: bytes | None, targets: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Time one model on ``targets`` (a job placed on another node than its conversion ran on)."""
+def run_bench(task: JobTask, data: bytes | None, converted: bytes | None,
+              targets: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Time one model on ``targets`` (a job placed on another node than its conversion ran on).
+
+    The model comes as bytes (``data``, ``converted``) or, on a shared file system, from
+    ``task.path`` and ``task.out_path``.
+    """
     from engine import formats
 
     out: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="dstudio-bench-") as tmp:
-        src_path = Path(tmp) / task.file_name
-        src_path.write_bytes(data)
         try:
+            src_path = _materialise(task, data, Path(tmp))
             source = formats.load(src_path)
             conv = None
+            conv_path = Path(tmp) / f"converted{SUFFIX[OTHER_FORMAT[source.source_format]]}"
             if converted is not None:
-                conv_path = Path(tmp) / f"converted{SUFFIX[OTHER_FORMAT[source.source_format]]}"
                 conv_path.write_bytes(converted)
                 conv = formats.load(conv_path)
+            elif task.out_path and Path(task.out_path).is_file():
+                conv = formats.load(task.out_path)
         except Exception as exc:
-            return [{"target": t, "error": f"cannot read the model: {exc}", "where": where_am_i()} for t in targets]
+            error = _named(f"cannot read the model: {exc}", tmp, task)
+            return [{"target": t, "error": error, "where": where_am_i()} for t in targets]
         for target in targets:
             out.append(_bench_one(source, conv, target, task.options))
     return out
@@ -181,7 +190,12 @@ def _materialise(task: JobTask, data: bytes | None, tmp: Path) -> Path:
 
 def _named(message: str, tmp: str, task: JobTask) -> str:
     """An error about the worker's copy of the file, naming the file the user gave instead."""
-    return message.replace(str(Path(tmp) / task.file_name), task.source or task.label) if task.path is None else message
+    if task.path is not None:
+        return message
+    message = message.replace(str(Path(tmp) / task.file_name), task.source or task.label)
+    if "external data" in message:
+        message += "; only the model file travels to the node: give --shared-fs when the nodes share these paths"
+    return message
 
 
 def _sha256(data: bytes) -> str:

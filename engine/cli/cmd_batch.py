@@ -58,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="local worker processes (default: the CPUs, at most 8; 0 runs in this process)")
     p.add_argument("--cluster", metavar="ADDRESS", help="run on a Ray cluster: auto, host:port or ray://host:port")
     p.add_argument("--on", metavar="NODE", help="with --cluster: run every job on this node")
+    p.add_argument("--shared-fs", action="store_true",
+                   help="with --cluster: the nodes see these paths (NFS...); models and converted files go by path, "
+                   "not through Ray's object store (needed for ONNX models with external data)")
     p.add_argument("--force", action="store_true", help="rerun every model, even those with current results")
     p.add_argument("--retry-failed", action="store_true", help="rerun the models whose stored result failed")
     p.add_argument("--json", action="store_true", help="print the combined report as JSON")
@@ -72,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--iterations must be at least 1 and --warmup at least 0")
     if args.workers is not None and args.workers < 0:
         raise UsageError("--workers must be 0 or more")
-    if args.on and not args.cluster:
-        raise UsageError("--on places jobs on a cluster node; give --cluster too")
+    if (args.on or args.shared_fs) and not args.cluster:
+        raise UsageError("--on and --shared-fs are about a cluster's nodes; give --cluster too")
     if args.target and args.stage != "bench":
         raise UsageError(f"-t/--target chooses benchmark targets; 'batch {args.stage}' times nothing (use 'batch bench')")
     options = BatchOptions(stage=args.stage, targets=tuple(args.target or ["onnxruntime:cpu"]),
@@ -89,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             line += f": {record['error']}"
         print(line, file=sys.stderr, flush=True)
 
-    report = run_batch(args.inputs, args.output, options, cluster=args.cluster, on=args.on, workers=args.workers,
+    report = run_batch(args.inputs, args.output, options, cluster=args.cluster, on=args.on,
+                       shared_fs=args.shared_fs, workers=args.workers,
                        force=args.force, retry_failed=args.retry_failed, on_result=progress)
     if args.json:
         print_json(report.to_dict())

@@ -104,3 +104,28 @@ def test_targets_lists_each_node(cluster, capsys) -> None:
     out = capsys.readouterr().out
     assert "node zone=lab" in out and "node zone=edge" in out
     assert "onnxruntime:cpu@zone=edge" in out and "CPU " in out
+
+
+def test_external_data_needs_a_shared_path(cluster, tmp_path: Path) -> None:
+    """The object store carries the model file alone; --shared-fs lets the nodes read its weights file."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder = tmp_path / "ext"
+    folder.mkdir()
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x], [y],
+                              [numpy_helper.from_array(np.eye(8, dtype=np.float32), "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "m.onnx",
+              save_as_external_data=True, location="m.data", size_threshold=0)
+    opts = BatchOptions(stage="bench", targets=("onnxruntime:cpu@node_b",), parity_target="onnxruntime:cpu",
+                        iterations=2, warmup=0)
+    alone = run_batch([str(folder / "m.onnx")], tmp_path / "out", opts, cluster=cluster.address).records[0]
+    assert alone["status"] == "failed" and alone["failed_stage"] == "transport"
+    assert "--shared-fs" in alone["error"] and str(folder / "m.onnx") in alone["error"]
+    shared = run_batch([str(folder / "m.onnx")], tmp_path / "out", opts, cluster=cluster.address,
+                       shared_fs=True).records[0]
+    assert shared["status"] == "ok", shared["error"]
+    assert Path(shared["conversion"]["output"]).is_file() and shared["bench"][0]["median_ms"] > 0
