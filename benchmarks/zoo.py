@@ -163,6 +163,8 @@ def main() -> int:
         print(f"{folder.name:24} {'ms-no-export':12} (MindSpore 2.10 cannot export it: {meta.get('error', '?')[:160]})")
     print(f"{passed}/{len(exportable)} zoo models convert and match MindSpore"
           f" ({len(refused)} more that MindSpore 2.10 itself cannot export)")
+    own = [json.loads((p / "meta.json").read_text()).get("mindspore_onnx_export") for p in exportable]
+    print(f"(MindSpore 2.10's own ONNX export works for {sum(bool(o) for o in own)}/{len(exportable)} of them)")
     if weak_count:
         print(f"* {weak_count} of them with outputs below {WEAK_SCALE:g}:"
               " the 1e-4 absolute tolerance proves little there")
