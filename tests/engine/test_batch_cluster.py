@@ -10,7 +10,7 @@ import pytest
 from engine.batch import BatchOptions, run_batch
 from engine.cli import main
 from engine.errors import TargetError
-from tests_helpers import LOCAL_FIXTURES, SHARED_FIXTURES
+from tests_helpers import DATA, LOCAL_FIXTURES, SHARED_FIXTURES
 
 ray = pytest.importorskip("ray", reason="Ray not installed (pip install 'deploy-studio[cluster]')")
 
@@ -37,7 +37,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory) -> Path:
-    """The shared fixtures' MindIR files (the local copies without ../shared) and one broken file."""
+    """The shared fixtures' MindIR files (the local copies without ../shared), a broken file, one that fails conversion."""
     base = SHARED_FIXTURES if (SHARED_FIXTURES / "lenet5" / "model.mindir").exists() else LOCAL_FIXTURES
     root = tmp_path_factory.mktemp("zoo")
     for folder in sorted(p for p in base.iterdir() if (p / "model.mindir").exists()):
@@ -45,6 +45,8 @@ def zoo(tmp_path_factory) -> Path:
         shutil.copy(folder / "model.mindir", root / folder.name / "model.mindir")
     (root / "broken").mkdir()
     (root / "broken" / "model.mindir").write_bytes(b"not a mindir" * 100)
+    (root / "unknown_ops").mkdir()  # opens, but its primitives have no ONNX form: fails conversion
+    shutil.copy(DATA / "mindir_unknown" / "lenet5_renamed" / "model.mindir", root / "unknown_ops" / "model.mindir")
     return root
 
 
@@ -63,7 +65,10 @@ def test_batch_runs_on_both_nodes_isolates_failures_and_resumes(cluster, zoo: Pa
     assert broken["status"] == "failed" and broken["failed_stage"] == "load"
     assert str(zoo / "broken" / "model.mindir") in broken["error"]  # the user's file, not the node's copy
     assert "dstudio-batch-" not in broken["error"]
-    good = [r for label, r in by.items() if label != "broken/model.mindir"]
+    unknown = by["unknown_ops/model.mindir"]
+    assert unknown["status"] == "failed" and unknown["failed_stage"] == "convert"
+    assert "Conv2DNobodyKnows" in unknown["error"] and str(zoo / "unknown_ops" / "model.mindir") in unknown["error"]
+    good = [r for label, r in by.items() if label not in ("broken/model.mindir", "unknown_ops/model.mindir")]
     assert len(good) >= 4 and all(r["status"] == "ok" for r in good), [r["error"] for r in good]
     nodes = {r["where"]["node"] for r in report.records}
     assert nodes == {"zone=lab", "zone=edge"}  # the report says where each job ran: both nodes
