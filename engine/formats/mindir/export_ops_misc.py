@@ -103,7 +103,9 @@ def _round_half_even(ctx: ExportContext, x: str, dtype: np.dtype) -> str:
     floor = ctx.call("Floor", [x])
     frac = ctx.call("Sub", [x, floor])
     half = np.array(0.5, dtype)
-    odd = ctx.call("NotEqual", [ctx.call("FloorMod", [floor, np.array(2.0, dtype)]), np.array(0.0, dtype)])
+    # floor is odd when it differs from 2 * floor(floor / 2) (all exact in floating point)
+    even = ctx.call("Mul", [ctx.call("Floor", [ctx.call("Mul", [floor, np.array(0.5, dtype)])]), np.array(2.0, dtype)])
+    odd = ctx.call("NotEqual", [floor, even])
     up = ctx.call("LogicalOr", [ctx.call("Greater", [frac, half]),
                                 ctx.call("LogicalAnd", [ctx.call("Equal", [frac, half]), odd])])
     return ctx.call("Add", [floor, ctx.call("Select", [up, ctx.call("OnesLike", [x]), ctx.call("ZerosLike", [x])])])

@@ -119,6 +119,8 @@ def _axes(value: object, rank: int | None) -> list[int]:
 
 def _reduce(onnx_op: str, axes_as_input: bool):
     def rule(ctx: NodeContext):
+        if ctx.num_inputs > 1 and not ctx.is_const(1):  # read as "no axes" it would reduce everything
+            raise ctx.fail("reduction axes given at run time")
         rank = len(ctx.shape(0)) if ctx.shape(0) is not None else None
         axes = _axes(ctx.arg(1, "axis", ()), rank)
         keep = int(bool(ctx.arg(2, "keep_dims", False)))
