@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 COMMAND_MODULES = (
     "engine.cli.cmd_inspect",
+    "engine.cli.cmd_graph",
     "engine.cli.cmd_convert",
     "engine.cli.cmd_export",
     "engine.cli.cmd_targets",
