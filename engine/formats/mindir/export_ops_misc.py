@@ -108,7 +108,7 @@ def _round_half_even(ctx: ExportContext, x: str, dtype: np.dtype) -> str:
     odd = ctx.call("NotEqual", [floor, even])
     up = ctx.call("LogicalOr", [ctx.call("Greater", [frac, half]),
                                 ctx.call("LogicalAnd", [ctx.call("Equal", [frac, half]), odd])])
-    return ctx.call("Add", [floor, ctx.call("Select", [up, ctx.call("OnesLike", [x]), ctx.call("ZerosLike", [x])])])
+    return ctx.call("Add", [floor, cast_to(ctx, up, dtype)])
 
 
 _QUANT = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "int16": (-32768, 32767)}
