@@ -89,8 +89,8 @@ class GraphView(QGraphicsView):
         from studio.minimap import MinimapWidget
 
         self.minimap = MinimapWidget(self)
-        self.horizontalScrollBar().valueChanged.connect(self.minimap.update)
-        self.verticalScrollBar().valueChanged.connect(self.minimap.update)
+        self.horizontalScrollBar().valueChanged.connect(self.minimap.sync)
+        self.verticalScrollBar().valueChanged.connect(self.minimap.sync)
 
     # Public API ---------------------------------------------------------------
     def set_graph(self, graph: DisplayGraph) -> None:
@@ -236,7 +236,7 @@ class GraphView(QGraphicsView):
             self.centerOn(QPointF(here.x(), rect.center().y()))
         else:
             self.centerOn(QPointF(rect.center().x(), here.y()))
-        self.minimap.update()
+        self.minimap.sync()
 
     def fit_is_clamped(self) -> bool:
         """True when the whole graph does not fit at a legible scale."""
@@ -253,7 +253,7 @@ class GraphView(QGraphicsView):
         target = min(MAX_SCALE, max(MIN_SCALE, current * factor))
         if target != current:
             self.scale(target / current, target / current)
-            self.minimap.update()
+            self.minimap.sync()
 
     def scale_factor(self) -> float:
         """The current zoom (1.0 = one scene unit per pixel)."""
@@ -403,6 +403,7 @@ class GraphView(QGraphicsView):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self.minimap.reposition()
+        self.minimap.sync()
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
         delta = event.angleDelta().y() or event.pixelDelta().y()

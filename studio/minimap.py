@@ -82,13 +82,20 @@ class MinimapWidget(QWidget):
         self._image = image
         self.resize(image.width(), image.height())
         self.reposition()
-        self.setVisible(self.enabled_by_user)
-        self.update()
+        self.sync()
 
     def set_enabled_by_user(self, on: bool) -> None:
         """Show or hide the minimap (the toolbar toggle)."""
         self.enabled_by_user = on
-        self.setVisible(on and self._image is not None)
+        self.sync()
+
+    def sync(self) -> None:
+        """Shown when enabled and some of the graph is out of view (a graph in view needs no map); repainted."""
+        whole = QRectF(0, 0, self.width(), self.height()).adjusted(1, 1, -1, -1)
+        needed = self._image is not None and not self.visible_rect().contains(whole)
+        self.setVisible(self.enabled_by_user and needed)
+        if self.isVisible():
+            self.update()
 
     def reposition(self) -> None:
         """Keep to the bottom-right corner of the view's viewport."""

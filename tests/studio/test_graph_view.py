@@ -167,3 +167,13 @@ def test_tooltip_is_made_on_demand(qtbot, view: GraphView) -> None:
     QApplication.sendEvent(view.viewport(), event)
     assert QToolTip.isVisible() and QToolTip.text() == item.toolTip()
     assert item.toolTip().startswith("Conv  ") and "W<6x1x5x5>" in item.toolTip()
+
+
+def test_minimap_only_when_part_of_the_graph_is_out_of_view(qtbot, view: GraphView) -> None:
+    view.resize(700, 300)  # lenet5 is taller than this
+    qtbot.waitUntil(lambda: view.minimap.isVisible())
+    view.resize(1400, 2400)
+    view.set_graph(view.graph)  # 1:1, the whole graph in view
+    qtbot.waitUntil(lambda: not view.minimap.isVisible())
+    view.zoom_by(4.0)
+    assert view.minimap.isVisible()
