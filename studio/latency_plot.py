@@ -316,13 +316,17 @@ class LatencyPlot(QWidget):
         self._share(0.55, 0.0)
 
     def hide_sweep(self) -> None:
+        if self.sweep.isHidden():
+            return
         self.sweep.hide()
         self.histogram.show()
         self._share(0.75, 0.25)
 
     def _share(self, latency: float, histogram: float) -> None:
         """Split the top row's width: the latency curve, the histogram, the sweep gets the rest."""
-        total = sum(self._top.sizes()) or self.width()
+        total = sum(self._top.sizes())
+        if total <= 0:
+            return  # not laid out yet: the stretch factors decide
         first, second = int(total * latency), int(total * histogram)
         self._top.setSizes([first, second, max(total - first - second, 0)])
 
