@@ -82,6 +82,14 @@ def axes_of(ctx: ExportContext, index: int) -> list[int] | None:
 
 # The rules for the other op families register themselves on import.
 from engine.formats.mindir import (  # noqa: E402,F401
-    export_ops_array, export_ops_attention, export_ops_loss, export_ops_math, export_ops_misc, export_ops_nn, export_ops_norm,
-    export_ops_resize, export_ops_rnn,
+    export_ops_act,
+    export_ops_array,
+    export_ops_attention,
+    export_ops_loss,
+    export_ops_math,
+    export_ops_misc,
+    export_ops_nn,
+    export_ops_norm,
+    export_ops_resize,
+    export_ops_rnn,
 )

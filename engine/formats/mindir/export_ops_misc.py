@@ -225,3 +225,22 @@ def einsum(ctx: ExportContext):
         raise ctx.fail(f"equation {equation!r} gives {[size[c] for c in out]}, inference says {expect}")
     return z
 
+
+
+@exports("DynamicQuantizeLinear")
+def dynamic_quantize_linear(ctx: ExportContext):
+    """uint8 quantization with a scale and zero point from the data's range (always including 0)."""
+    if ctx.dtype(0) != np.float32:
+        raise ctx.fail(f"DynamicQuantizeLinear of {ctx.dtype(0)}")
+    x = ctx.tensor(0)
+    f32 = np.dtype(np.float32)
+    lo = ctx.call("Minimum", [ctx.call("ReduceMin", [x, (), False]), np.array(0, f32)])
+    hi = ctx.call("Maximum", [ctx.call("ReduceMax", [x, (), False]), np.array(0, f32)])
+    scale = ctx.call("RealDiv", [ctx.call("Sub", [hi, lo]), np.array(255, f32)])
+
+    def saturate(v: str) -> str:
+        return ctx.call("Minimum", [ctx.call("Maximum", [v, np.array(0, f32)]), np.array(255, f32)])
+
+    zero = saturate(_round_half_even(ctx, ctx.call("Neg", [ctx.call("RealDiv", [lo, scale])]), f32))
+    y = saturate(ctx.call("Add", [_round_half_even(ctx, ctx.call("RealDiv", [x, scale]), f32), zero]))
+    return [cast_to(ctx, y, np.uint8), scale, cast_to(ctx, zero, np.uint8)]
