@@ -326,8 +326,31 @@ def _from_onnx(model: onnx.ModelProto) -> DisplayGraph:
         result.nodes.append(out_node)
         _add_edges(result, out_node, [vi.name], producer, types)
     assign_display_names(result.nodes)
+    _label_inputs(result, producer, weights, types)
     log.debug("canonical display graph: %d nodes, %d edges", len(result.nodes), len(result.edges))
     return result
+
+
+def _label_inputs(graph: DisplayGraph, producer: dict[str, str], weights: dict[str, WeightInfo],
+                  types: dict[str, tuple[str, str]]) -> None:
+    """Readable inputs for op nodes: a weight by name, a graph input as such, a produced tensor
+    by its producer's display name and shape ("bn1 [1x32x112x112]" for "CNode_42:9")."""
+    titles = {n.id: n.title if n.kind == OP else f"input {n.name}" for n in graph.nodes}
+    for node in graph.nodes:
+        if node.kind != OP:
+            continue
+        labels = []
+        for name in node.inputs:
+            if not name:
+                labels.append("(optional, not given)")
+            elif name in weights:
+                labels.append(name)
+            elif name in producer:
+                shape = types.get(name, ("", ""))[0]
+                labels.append(titles.get(producer[name], name) + (f" [{shape}]" if shape else ""))
+            else:
+                labels.append(name)
+        node.input_labels = labels
 
 
 def _add_edges(graph: DisplayGraph, node: DisplayNode, tensors: list[str], producer: dict[str, str],

@@ -169,3 +169,17 @@ def test_arrow_steps_follow_the_flow_in_either_direction(direction: str) -> None
     across = (0, 1) if direction == "LR" else (1, 0)
     assert step(graph, "1Conv", *across) is None  # lenet is a single chain: no neighbour in its row
     assert step(graph, "no such node", *down) is None
+
+
+def test_canonical_inputs_read_by_producer_name_and_shape() -> None:
+    graph = build_display_graph(formats.load(fixture_by_name("lenet5").mindir), "canonical")
+    ops = [n for n in graph.nodes if n.kind == OP]
+    conv = ops[0]
+    assert conv.input_labels[0].startswith("input x [")
+    assert conv.input_labels[1:] == [n for n in conv.inputs[1:]]  # weights by their own names
+    by_id = {n.id: n for n in graph.nodes}
+    for node in ops[1:]:
+        for tensor, label in zip(node.inputs, node.input_labels):
+            edge = next((e for e in graph.edges if e.target == node.id and e.tensor == tensor), None)
+            if edge is not None and by_id[edge.source].kind == OP:
+                assert label.startswith(by_id[edge.source].title + " ["), (tensor, label)
