@@ -92,6 +92,9 @@ class ServePanel(QWidget):
         self.result: Any = None
         self._stderr = ""
         self._net = QNetworkAccessManager(self)
+        # one connection to a method of this widget (not a lambda per reply): Qt drops it with the
+        # widget, so a reply that lands after the window closed cannot touch deleted labels
+        self._net.finished.connect(self._on_stats)
         self._timer = QTimer(self)
         self._timer.setInterval(STATS_INTERVAL_MS)
         self._timer.timeout.connect(self._poll_stats)
@@ -253,8 +256,7 @@ class ServePanel(QWidget):
     def _poll_stats(self) -> None:
         if not self.url:
             return
-        reply = self._net.get(QNetworkRequest(QUrl(f"{self.url}/v2/models/{self.model_name}/stats")))
-        reply.finished.connect(lambda r=reply: self._on_stats(r))
+        self._net.get(QNetworkRequest(QUrl(f"{self.url}/v2/models/{self.model_name}/stats")))
 
     def _on_stats(self, reply: QNetworkReply) -> None:
         data = bytes(reply.readAll())
