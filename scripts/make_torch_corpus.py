@@ -71,6 +71,16 @@ MODELS: dict[str, tuple[str, str, str, int]] = {
     "wav2vec2": ("transformers", "wav2vec2", "classic", 17),
     "whisper_encoder": ("transformers", "whisper_encoder", "classic", 17),
     "llama_dynamo18": ("transformers", "llama", "dynamo", 18),
+    "convnext_tiny_dynamo18": ("torchvision", "convnext_tiny", "dynamo", 18),
+    "swin_t_dynamo20": ("torchvision", "swin_t", "dynamo", 20),
+    "efficientnet_b0_dynamo20": ("torchvision", "efficientnet_b0", "dynamo", 20),
+    "deeplabv3_mobilenet_v3_large_dynamo18": ("torchvision", "deeplabv3_mobilenet_v3_large", "dynamo", 18),
+    "efficientformer_l1_dynamo18": ("timm", "efficientformer_l1", "dynamo", 18),
+    # (T5 through the dynamo exporter fails inside torch.export: "Cannot view a tensor with
+    # shape [1, 16, 4, 32] and strides (2048, 32, 512, 1)", torch 2.14 / transformers 5.24.)
+    "clip_dynamo18": ("transformers", "clip", "dynamo", 18),
+    "distilbert_dynamo20": ("transformers", "distilbert", "dynamo", 20),
+    "whisper_encoder_dynamo20": ("transformers", "whisper_encoder", "dynamo", 20),
     # Small enough (< 1 MB) to live in tests/data/torch_small for make test.
     "resnet_tiny": ("small", "resnet_tiny", "classic", 17),
     "bert_tiny": ("small", "bert_tiny", "classic", 17),
