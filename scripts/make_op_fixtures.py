@@ -176,6 +176,7 @@ def networks():
         def __init__(self):
             super().__init__()
             self.bn = nn.BatchNorm2d(3)
+            self.index = ms.Parameter(ms.Tensor(np.array([[0, -1, 5], [23, -24, 2]], np.int32)), requires_grad=False)
 
         def construct(self, x):
             b = ops.ResizeNearestNeighbor((8, 10))(self.bn(x))
@@ -190,7 +191,9 @@ def networks():
             grn = ops.LpNorm(axis=[1, 2], p=2, keep_dims=True)(x)  # ConvNeXt v2's GRN
             l1 = ops.LpNorm(axis=-1, p=1, epsilon=0.5)(small)  # some norms fall under epsilon
             l3 = ops.LpNorm(axis=0, p=3)(x)
-            return b, d, o, p, q, r, n, n2, grn, l1, l3
+            table = x.reshape(-1, 5)
+            picked = table[self.index.reshape(-1)]  # tensor indexing: LessScalar/Select wrap negative indices
+            return b, d, o, p, q, r, n, n2, grn, l1, l3, picked
 
     class EmbeddingMaxNorm(nn.Cell):
         """max_norm renormalizes the weight in place on every call: refused, not approximated."""

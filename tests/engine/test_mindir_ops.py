@@ -48,7 +48,8 @@ def test_every_primitive_in_the_op_files_has_a_rule():
     assert {"InplaceAddExt", "MatMulExt", "Muls", "Divs", "TransposeExtView", "SumExt", "MeanExt", "AddExt",
             "ZerosLikeExt", "Embedding", "TensorMove", "CumSum", "GroupNorm", "Unstack", "Erf", "HSwish", "Mish",
             "LogicalNot", "TensorScatterUpdate", "InplaceMul", "InplaceDiv", "SplitTensorView", "SubExt", "OnesLikeExt",
-            "PowTensorScalar", "AddScalar", "SubScalar", "L2Normalize", "LpNorm"} <= seen
+            "PowTensorScalar", "AddScalar", "SubScalar", "L2Normalize", "LpNorm",
+            "LessScalar"} <= seen
 
 
 def test_scalar_index_gather_drops_the_axis():

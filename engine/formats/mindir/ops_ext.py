@@ -73,6 +73,19 @@ for _name in _SCALAR_OPS:
     op(_name)(_tensor_scalar)
 
 
+@op("LessScalar")
+def compare_scalar(ctx: NodeContext):
+    """LessScalar(input, other): a bool tensor; an int tensor meets a float scalar as float32."""
+    have = np.dtype(ctx.dtype(0) or np.float32)
+    other = ctx.const(1) if ctx.is_const(1) else None
+    common = have
+    if have.kind in "biu" and (isinstance(other, float) or (other is None and ctx.dtype(1) is not None
+                                                          and np.dtype(ctx.dtype(1)).kind == "f")):
+        common = np.dtype(np.float32)
+    x = _cast_to(ctx, ctx.tensor(0), have, common, "cast")
+    return ctx.emit("Less", [x, _operand(ctx, 1, common, "other")])
+
+
 def _alpha_operand(ctx: NodeContext, other: str, dtype: np.dtype) -> str:
     alpha = ctx.const(2) if ctx.num_inputs > 2 and ctx.is_const(2) else 1
     if alpha is None:
