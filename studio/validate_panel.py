@@ -166,10 +166,12 @@ class ValidatePanel(QWidget):
             wanted = self.compare.currentData()
         self.compare.blockSignals(True)
         self.compare.clear()
+        from studio.target_chooser import target_label
+
         reference = self.window.targets.current_target()
         for info in self.window.targets.targets:
             if info.available and info.name != reference:
-                self.compare.addItem(f"target {info.name}", ("target", info.name))
+                self.compare.addItem(f"target {target_label(info.name)}", ("target", info.name))
         documents = self.window.documents()
         titles = [d.title for d in documents]
         for doc in documents:
