@@ -40,7 +40,7 @@ class ConvertResult:
 
 
 def convert(src: str | Path, dst: str | Path, *, fmt: str | None = None, job: Job | None = None) -> ConvertResult:
-    """Read ``src`` in any graph format and write it to ``dst``.
+    """Read ``src`` and write it to ``dst``: a network to a graph format, or a parameter file to a parameter format.
 
     Args:
         src: the input model file.
@@ -58,11 +58,15 @@ def convert(src: str | Path, dst: str | Path, *, fmt: str | None = None, job: Jo
     target = formats.get(fmt) if fmt else formats.for_suffix(dst)
     if target is None:
         raise FormatError("cannot tell the output format from the suffix", path=dst, hint="pass --to onnx|mindir")
-    if target.kind != "graph":
-        raise FormatError(f"{target.label} holds parameters only; convert writes networks", path=dst)
     start = time.perf_counter()
     model = formats.load(src, job=job.sub(0.0, 0.6))
-    model.require_graph()
+    if target.kind == "graph":
+        model.require_graph()
+    elif model.params is None:
+        # A parameter format takes a parameter set: ckpt <-> safetensors <-> npz, never a network.
+        raise FormatError(f"{target.label} holds parameters only; {src.name} is a network, not a parameter file",
+                          path=dst, hint="bind parameters into a graph with export; convert parameter files between "
+                          "ckpt, safetensors and npz")
     loaded = time.perf_counter()
     formats.save(model, dst, fmt=target.name, job=job.sub(0.6, 1.0))
     done = time.perf_counter()

@@ -25,7 +25,8 @@ SPECS: dict[str, tuple[str, str, str, str]] = {
     "open": ("&Open…", "open", "Ctrl+O", "Open a model or parameter file"),
     "close_tab": ("&Close", "", "Ctrl+W", "Close the current document"),
     "quit": ("&Quit", "", "Ctrl+Q", "Quit Deploy Studio"),
-    "convert": ("&Convert…", "convert", "Ctrl+Shift+C", "Convert the model to another format (MindIR, ONNX)"),
+    "convert": ("&Convert…", "convert", "Ctrl+Shift+C",
+                "Convert to another format (MindIR, ONNX; parameters: ckpt, safetensors, npz)"),
     "export": ("&Export with parameters…", "export", "Ctrl+E", "Bind a parameter file into this graph and write it"),
     "optimize": ("O&ptimize…", "optimize", "Ctrl+Shift+O", "Run optimization passes or a preset"),
     "validate": ("&Validate", "validate", "Ctrl+Shift+V", "Check structure and numerical parity on the target"),
@@ -132,7 +133,9 @@ def update_actions(window: MainWindow) -> None:
         reason = ""
         if name in NEEDS and not feature(NEEDS[name]):
             reason = feature(NEEDS[name]).reason
-        elif name in ("convert", "optimize", "validate", "benchmark", "export", "package", "toggle_graph", "find",
+        elif name == "convert" and doc is None:  # networks and parameter files both convert
+            reason = "open a model or a parameter file first"
+        elif name in ("optimize", "validate", "benchmark", "export", "package", "toggle_graph", "find",
                       "fit", "zoom_in", "zoom_out") and not is_graph:
             reason = "open a model first" if doc is None else "this is a parameter file; open a graph"
         elif name == "diff" and (doc is None or doc.is_graph):

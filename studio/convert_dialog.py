@@ -20,13 +20,19 @@ log = logging.getLogger(__name__)
 
 
 def writable_graph_formats() -> list[Any]:
+    return writable_formats("graph")
+
+
+def writable_formats(kind: str) -> list[Any]:
+    """Formats of ``kind`` ("graph" or "params") the engine can write."""
     from engine import formats
 
-    return [f for f in formats.formats() if f.kind == "graph" and f.save is not None]
+    return [f for f in formats.formats() if f.kind == kind and f.save is not None]
 
 
 class ConvertDialog(JobDialog):
-    """Convert the current document to another graph format (MindIR <-> ONNX)."""
+    """Convert the current document: a network to another graph format (MindIR <-> ONNX), a parameter
+    file to another parameter format (ckpt <-> safetensors <-> npz)."""
 
     run_text = "Convert"
 
@@ -34,7 +40,7 @@ class ConvertDialog(JobDialog):
         super().__init__(window, f"Convert {document.title}")
         self.document = document
         self.format = QComboBox(self)
-        for spec in writable_graph_formats():
+        for spec in writable_formats("graph" if document.is_graph else "params"):
             self.format.addItem(f"{spec.label} ({spec.suffixes[0]})", spec)
         other = next((i for i in range(self.format.count())
                       if self.format.itemData(i).name != document.model.source_format), 0)

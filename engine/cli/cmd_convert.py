@@ -1,4 +1,4 @@
-"""`dstudio convert SRC -o DST`: MindIR <-> ONNX through the canonical graph."""
+"""`dstudio convert SRC -o DST`: MindIR <-> ONNX through the canonical graph; ckpt <-> safetensors <-> npz."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from engine.convert import convert
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert a model between MindIR and ONNX",
-        description="Convert a network file. The output format follows DST's suffix unless --to is given. "
+        help="convert a model between MindIR and ONNX, or parameters between ckpt, safetensors and npz",
+        description="Convert a network file (MindIR <-> ONNX) or a parameter file (ckpt <-> safetensors <-> npz). "
+        "The output format follows DST's suffix unless --to is given. "
         "The input is never overwritten; the output is written to a temporary file and renamed.",
     )
-    p.add_argument("src", nargs="?", help="input model (.mindir or .onnx)")
+    p.add_argument("src", nargs="?", help="input model (.mindir, .onnx) or parameter file (.ckpt, .safetensors, .npz)")
     p.add_argument("-o", "--output", help="output file")
-    p.add_argument("--to", choices=["onnx", "mindir"], help="output format (default: from the output suffix)")
+    p.add_argument("--to", choices=["onnx", "mindir", "ckpt", "safetensors", "npz"],
+                   help="output format (default: from the output suffix)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--list-ops", action="store_true", help="list the MindSpore primitives the converter lowers, then exit")
     p.set_defaults(func=run)

@@ -102,3 +102,21 @@ def test_existing_destination_asks_before_replacing(qtbot, window, export_folder
             button.click()
         assert existing.read_bytes() != before
         assert formats.load(existing).source_format == "onnx"
+
+
+def test_parameter_file_converts_to_another_parameter_format(qtbot, window, export_folder):
+    shutil.copy(LENET / "model.ckpt", export_folder / "model.ckpt")
+    window.show()
+    with qtbot.waitSignal(window.document_opened, timeout=60_000) as blocker:
+        window.open_files([export_folder / "model.ckpt"])
+    assert window.actions_by_name["convert"].isEnabled()
+    dialog = ConvertDialog(window, blocker.args[0])
+    qtbot.addWidget(dialog)
+    names = {dialog.format.itemData(i).name for i in range(dialog.format.count())}
+    assert names == {"ckpt", "safetensors", "npz"}
+    assert dialog.format.currentData().name != "ckpt"
+    out = dialog.destination.path()
+    with qtbot.waitSignal(window.document_opened, timeout=60_000) as opened:
+        dialog.run_button.click()
+    assert opened.args[0].path == out and not opened.args[0].is_graph
+    assert sorted(formats.load(out).params) == sorted(formats.load(LENET / "model.ckpt").params)
