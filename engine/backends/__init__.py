@@ -35,16 +35,18 @@ DEFAULT_TARGET = "onnxruntime:cpu"
 
 #: short names people type -> backend name.
 _ALIASES = {"ort": "onnxruntime", "onnxruntime": "onnxruntime", "ms": "mindspore", "mindspore": "mindspore",
-            "reference": "reference", "ref": "reference"}
+            "reference": "reference", "ref": "reference", "mindspore-lite": "mindspore-lite",
+            "mslite": "mindspore-lite", "lite": "mindspore-lite"}
 
 
 def backends() -> list[Backend]:
     """The built-in backends, in display order."""
     from engine.backends.mindspore_backend import MindSporeBackend
+    from engine.backends.mslite_backend import MindSporeLiteBackend
     from engine.backends.onnxruntime_backend import OnnxRuntimeBackend
     from engine.backends.reference_backend import ReferenceBackend
 
-    return [OnnxRuntimeBackend(), MindSporeBackend(), ReferenceBackend()]
+    return [OnnxRuntimeBackend(), MindSporeBackend(), MindSporeLiteBackend(), ReferenceBackend()]
 
 
 def list_targets() -> list[TargetInfo]:

@@ -18,12 +18,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--available", action="store_true", help="only the targets this machine can run")
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="list each node of a Ray cluster (auto, host:port, ray://host:port) with its own targets")
+    p.add_argument("--setup", choices=["mindspore-lite"],
+                   help="create the environment a target needs (mindspore-lite: a Python 3.7 venv with "
+                   "mindspore-lite 2.0.0 from PyPI, under the user data dir or $DSTUDIO_MSLITE_VENV)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.backends import list_targets
 
+    if args.setup:
+        import sys
+        import time
+
+        from engine.backends import mslite_env
+
+        start = time.perf_counter()
+        print(f"creating {mslite_env.venv_dir()} ({mslite_env.LITE_REQUIREMENT})...", file=sys.stderr)
+        python = mslite_env.setup()
+        print(f"mindspore-lite:cpu ready ({python}) in {time.perf_counter() - start:.0f} s")
+        return 0
     if args.cluster:
         from engine.cli.cmd_batch import render_nodes
 

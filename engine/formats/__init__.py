@@ -230,7 +230,7 @@ def _ensure_builtin() -> None:
     _loaded = True
     import importlib
 
-    for module in ("onnx_format", "mindir", "checkpoint", "safetensors_format", "npz_format"):
+    for module in ("onnx_format", "mindir", "checkpoint", "safetensors_format", "npz_format", "mslite", "air_format"):
         try:
             importlib.import_module(f"engine.formats.{module}")
         except ModuleNotFoundError as exc:

@@ -1,0 +1,68 @@
+"""The mindspore-lite:cpu target against MindSpore's own outputs; skips without the Lite venv (Python 3.7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import formats
+from engine.backends import mslite_env, open_session
+from tests_helpers import fixture_by_name
+
+REASON = mslite_env.unavailable_reason()
+pytestmark = pytest.mark.skipif(bool(REASON), reason=f"mindspore-lite:cpu unavailable: {REASON}")
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """One conversion cache for this test session, not the user's."""
+    monkeypatch.setenv("DSTUDIO_MSLITE_CACHE", str(tmp_path_factory.getbasetemp() / "mslite-cache"))
+
+
+def _run(model, feeds):
+    with open_session(model, "mindspore-lite:cpu") as session:
+        return session, list(session.infer(feeds).values())
+
+
+@pytest.mark.parametrize("name", ["lenet5", "mobilenetv2_small"])
+def test_mindir_runs_on_lite_and_matches_mindspore(name):
+    fx = fixture_by_name(name)
+    model = formats.load(fx.mindir)
+    feeds = {model.require_graph().graph.input[0].name: fx.inputs()[0]}
+    session, outs = _run(model, feeds)
+    assert "converted from ONNX by Lite's converter" in session.info["ms"]
+    np.testing.assert_allclose(outs[0], fx.expected()[0], rtol=1e-4, atol=1e-5)
+
+
+def test_committed_ms_file_runs_as_it_is():
+    fx = fixture_by_name("lenet5")
+    model = formats.load(DATA / "mslite" / "lenet5.ms")
+    nhwc = np.ascontiguousarray(fx.inputs()[0].transpose(0, 2, 3, 1))  # Lite's default input layout
+    session, outs = _run(model, {"x": nhwc})
+    assert session.info["ms"] == "source file"
+    np.testing.assert_allclose(outs[0], fx.expected()[0], rtol=1e-4, atol=1e-5)
+
+
+def test_timing_streams_latencies_and_an_early_stop_leaves_the_session_usable():
+    fx = fixture_by_name("lenet5")
+    model = formats.load(fx.mindir)
+    feeds = {"x": fx.inputs()[0]}
+    with open_session(model, "mindspore-lite:cpu") as session:
+        lat = list(session.timed(feeds, iterations=20))
+        assert len(lat) == 20 and all(isinstance(v, int) and v > 0 for v in lat)
+        runs = session.timed(feeds, duration_s=30.0)
+        next(runs)
+        runs.close()  # stop long before 30 s
+        out = session.infer(feeds)
+    np.testing.assert_allclose(list(out.values())[0], fx.expected()[0], rtol=1e-4, atol=1e-5)
+
+
+def test_converter_refusal_is_one_line(tmp_path):
+    from engine.errors import TargetError
+
+    with pytest.raises(TargetError, match="converter refused the model"):
+        mslite_env.convert_onnx(b"not an onnx model")
