@@ -34,6 +34,9 @@ class TargetOptions:
         profile: collect a per-node profile (ONNX Runtime).
         precision: "fp32" (the model as given), "fp16" or "int8": the model is converted in
             memory (with parity proven) before the session opens; see engine.precision.
+        spin_wait: let ONNX Runtime's idle pool threads spin between kernels (its default).
+            Off, they sleep and leave the cores to other work: a server's request handling, or
+            other programs on a shared machine (``dstudio serve`` turns it off).
     """
 
     threads: int | None = None
@@ -41,6 +44,7 @@ class TargetOptions:
     env: dict[str, str] = field(default_factory=dict)
     profile: bool = False
     precision: str = "fp32"
+    spin_wait: bool = True
 
     def __post_init__(self) -> None:
         if self.graph_optimization not in GRAPH_OPT_LEVELS:

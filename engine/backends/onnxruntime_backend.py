@@ -37,6 +37,7 @@ OPTIONS_HELP = {
     "threads": "intra-op thread count (SessionOptions.intra_op_num_threads; default: ONNX Runtime's choice)",
     "graph_optimization": "disable | basic | extended | all (SessionOptions.graph_optimization_level)",
     "profile": "per-node timings from the ONNX Runtime profiler",
+    "spin_wait": "idle pool threads spin between kernels (default on; off frees the cores for other work)",
     "env": "not applied: ONNX Runtime runs in this process; variables are recorded only",
 }
 
@@ -117,6 +118,9 @@ def session_options(options: TargetOptions, *, profile_prefix: str | None = None
     so.graph_optimization_level = levels[options.graph_optimization]
     if options.threads:
         so.intra_op_num_threads = options.threads
+    if not options.spin_wait:  # idle pool threads sleep instead of spinning (see TargetOptions.spin_wait)
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     so.log_severity_level = 3  # errors only; warnings about fallbacks are surfaced by us
     if profile_prefix:
         so.enable_profiling = True

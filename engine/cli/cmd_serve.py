@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="model name in the URL (default: the file name without suffix)")
     p.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
                    help="largest request body accepted (default 64 MB); larger ones get 413")
+    p.add_argument("--spin-wait", action="store_true",
+                   help="let ONNX Runtime's idle threads spin between kernels (off by default here: spinning threads "
+                   "take the cores the server needs to read and answer requests)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="target environment knob, e.g. ONEDNN_MAX_CPU_ISA=AVX2 for MindSpore (repeatable)")
     p.set_defaults(func=run)
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise TargetError("dstudio serve needs the serve extra: pip install 'deploy-studio[serve]'") from None
     name = args.name or default_name(args.model)
-    options = TargetOptions(threads=args.threads, env=_env(args.env))
+    options = TargetOptions(threads=args.threads, env=_env(args.env), spin_wait=args.spin_wait)
     sock = server.bind(args.host, args.port)
     try:
         model = formats.load(args.model)

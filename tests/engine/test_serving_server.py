@@ -198,3 +198,24 @@ def test_serve_refuses_a_taken_port(lenet5):
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and f"127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_server_sessions_do_not_spin_unless_asked():
+    from engine.backends import TargetOptions
+    from engine.backends.onnxruntime_backend import session_options
+    from engine.cli import build_parser
+
+    key = "session.intra_op.allow_spinning"
+    assert session_options(TargetOptions(spin_wait=False)).get_session_config_entry(key) == "0"
+    assert not _has_entry(session_options(TargetOptions()), key)  # bench and the rest keep ORT's default (spin)
+    args = build_parser().parse_args(["serve", "m.onnx"])
+    assert args.spin_wait is False
+    assert build_parser().parse_args(["serve", "m.onnx", "--spin-wait"]).spin_wait is True
+
+
+def _has_entry(so, key: str) -> bool:
+    try:
+        so.get_session_config_entry(key)
+    except Exception:  # ORT raises when the entry was never set
+        return False
+    return True
