@@ -131,3 +131,23 @@ def test_closing_a_tab_cancels_its_running_benchmark(qtbot, window):
         window.close_tab(0)
     assert blocker.args == ["cancelled"]
     assert window.current_document() is not None and window.current_document().label == "mlp_bn_dropout/model.onnx"
+
+
+def test_validation_finishing_on_another_tab_stays_with_its_model(qtbot, window, tmp_path):
+    panel = window.validate_panel
+    lenet, mlp = window.documents()
+    copy = tmp_path / "twin" / "model.onnx"
+    copy.parent.mkdir()
+    copy.write_bytes(LENET.read_bytes())
+    with qtbot.waitSignal(window.document_opened, timeout=60_000) as blocker:
+        window.open_files([copy])
+    twin = blocker.args[0]
+    window.tabs.setCurrentIndex(0)
+    panel.compare.setCurrentIndex(_index_of(panel.compare, ("model", twin)))
+    with qtbot.waitSignal(panel.validated, timeout=120_000) as done:
+        panel.run()
+        window.tabs.setCurrentIndex(1)  # results arrive only once the event loop runs: mlp is active by then
+    assert lenet.validation is done.args[0] and mlp.validation is None
+    assert panel.parity_rows() == [] and "PASSED" not in panel.verdict.text()
+    window.tabs.setCurrentIndex(0)
+    assert panel.parity_rows() and "lenet5/model.onnx" in panel.verdict.text()
