@@ -117,8 +117,10 @@ class MindSporeLiteSession(Session):
             self._kill()
             raise
         if msg[0] != "ready":
+            detail = self._lite_log_error()
             self._kill()
-            raise TargetError(f"MindSpore Lite cannot load the model on {self.target}: {msg[1]}", path=path)
+            raise TargetError(f"MindSpore Lite cannot load the model on {self.target}: {msg[1]}"
+                              + (f" (Lite: {detail})" if detail else ""), path=path)
         info = msg[1]
         self.info.update({"lite_version": str(info["version"]), "worker_import_ms": f"{info['import_ms']:.0f}",
                           "worker_load_ms": f"{info['load_ms']:.0f}"})
@@ -129,6 +131,17 @@ class MindSporeLiteSession(Session):
                 self._kill()
                 raise TargetError(f"Lite's model takes {spec.name} as {list(want)}, the graph declares "
                                   f"{list(spec.shape)}", path=path)
+
+    def _lite_log_error(self) -> str:
+        """The first [ERROR] lines of Lite's own log for this worker: where it actually failed."""
+        if not self._tmpdir:
+            return ""
+        try:
+            text = (Path(self._tmpdir) / "worker.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        errors = [line.split("] ", 2)[-1].strip() for line in text.splitlines() if "[ERROR]" in line]
+        return "; ".join(errors[:3])[:400]
 
     @staticmethod
     def _read_loop(stream, out: queue.Queue) -> None:

@@ -18,8 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("src", nargs="?", help="input model (.mindir, .onnx) or parameter file (.ckpt, .safetensors, .npz)")
     p.add_argument("-o", "--output", help="output file")
-    p.add_argument("--to", choices=["onnx", "mindir", "ckpt", "safetensors", "npz"],
-                   help="output format (default: from the output suffix)")
+    p.add_argument("--to", choices=["onnx", "mindir", "mslite", "ckpt", "safetensors", "npz"],
+                   help="output format (default: from the output suffix; .ms is mslite)")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default=None,
+                   help="for .ms output only: Lite's fp16 weights or 8-bit weight quantization (default fp32)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--list-ops", action="store_true", help="list the MindSpore primitives the converter lowers, then exit")
     p.set_defaults(func=run)
@@ -36,8 +38,18 @@ def run(args: argparse.Namespace) -> int:
         from engine.cli import UsageError
 
         raise UsageError("SRC and -o/--output are required")
+    to_ms = args.to == "mslite" or (args.to is None and args.output.lower().endswith(".ms"))
+    if args.precision and not to_ms:
+        from engine.cli import UsageError
+
+        raise UsageError("--precision applies to .ms output (MindSpore Lite); for ONNX use dstudio optimize")
     with ProgressBar(enabled=None if not args.json else False) as bar:
-        result = convert(args.src, args.output, fmt=args.to, job=bar.job())
+        if to_ms:
+            from engine.formats.mslite import writer
+
+            result = writer.convert(args.src, args.output, precision=args.precision or "fp32", job=bar.job())
+        else:
+            result = convert(args.src, args.output, fmt=args.to, job=bar.job())
     if args.json:
         print_json(result.to_dict())
     else:

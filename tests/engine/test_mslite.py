@@ -104,3 +104,11 @@ def test_air_file_is_recognised_and_refused(tmp_path):
     assert formats.detect(path).name == "air"
     with pytest.raises(FormatError, match="Ascend AIR model.*Ascend host"):
         formats.load(path)
+
+
+def test_precision_is_for_ms_output_only(tmp_path, capsys):
+    from engine.cli import main
+
+    assert main(["convert", str(LENET_ONNX), "-o", str(tmp_path / "x.onnx"), "--precision", "int8"]) != 0
+    assert "--precision applies to .ms output" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()

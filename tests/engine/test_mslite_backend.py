@@ -66,3 +66,29 @@ def test_converter_refusal_is_one_line(tmp_path):
 
     with pytest.raises(TargetError, match="converter refused the model"):
         mslite_env.convert_onnx(b"not an onnx model")
+
+
+@pytest.mark.parametrize("precision, atol", [("fp32", 1e-5), ("fp16", 2e-2)])
+def test_cli_convert_writes_ms_that_we_open_and_lite_runs(tmp_path, capsys, precision, atol):
+    from engine.cli import main
+
+    fx = fixture_by_name("lenet5")
+    out = tmp_path / "model.ms"
+    assert main(["convert", str(fx.mindir), "-o", str(out), "--precision", precision]) == 0
+    assert "mslite" in capsys.readouterr().out
+    model = formats.load(out)
+    assert model.source_format == "mslite"
+    assert {"Conv2DFusion", "MaxPoolFusion", "MatMulFusion"} <= {n.op_type for n in model.source_nodes}
+    inputs, _ = model.io_specs()
+    assert inputs[0].shape == (1, 1, 32, 32)  # the graph's NCHW input is kept
+    session, outs = _run(model, {inputs[0].name: fx.inputs()[0]})
+    np.testing.assert_allclose(outs[0], fx.expected()[0], rtol=1e-3, atol=atol)
+
+
+def test_int8_ms_that_lite_cannot_load_says_where_lite_failed():
+    """Lite 2.0's CPU runtime cannot pack its own 8-bit MatMul weights; the error names Lite's step."""
+    from engine.errors import TargetError
+
+    model = formats.load(DATA / "mslite" / "lenet5_int8.ms")
+    with pytest.raises(TargetError, match=r"cannot load the model.*\(Lite: .*pack"):
+        _run(model, {"x": np.zeros((1, 1, 32, 32), np.float32)})

@@ -1,9 +1,10 @@
-"""MindSpore Lite ``.ms`` (FlatBuffers ``MSL2``): opened for display and for the mindspore-lite target.
+"""MindSpore Lite ``.ms`` (FlatBuffers ``MSL2``): opened for display and the mindspore-lite target; written by Lite.
 
 A ``.ms`` graph is made of Lite's own ops (``Conv2DFusion`` with a fused activation, ...),
 which have no ONNX lowering here: the file opens like an unlowered MindIR (source graph,
 signature, weights), runs on ``mindspore-lite:cpu`` as it is, and the targets that need
 ONNX say why they cannot take it. Lite 1.x files (``MSL0``/``MSL1``) are refused by name.
+Writing goes through Lite's own converter (:mod:`engine.formats.mslite.writer`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,13 @@ def _quant_text(tensor) -> str:
     return f"{tensor.dtype_name} scale={first.scale:.6g} zero_point={first.zero_point} bits={first.num_bits}{more}"
 
 
+def save(model: Model, path: Path, job: Job) -> None:
+    """Write ``.ms`` through Lite's converter (fp32); see :mod:`engine.formats.mslite.writer`."""
+    from engine.formats.mslite import writer
+
+    writer.save(model, path, job)
+
+
 FORMAT = register(
     FileFormat(
         name="mslite",
@@ -101,7 +109,7 @@ FORMAT = register(
         kind="graph",
         sniff=sniff,
         load=load,
-        save=None,
+        save=save,
         priority=60,
         description="MindSpore Lite FlatBuffers model (MSL2), as Lite's converter writes it",
     )
