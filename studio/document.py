@@ -49,6 +49,7 @@ class Document:
     input_specs: list[Any] = field(default_factory=list)
     input_shapes: dict[str, list[int | None]] = field(default_factory=dict)
     inputs_path: Path | None = None
+    inputs_check: Any = None  # ("ok", "x 1x3x20x20") or ("error", why) once the data file was read
     bench_result: Any = None
     bench_status: str = ""
     validation: Any = None

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 #: The largest dimension the panel offers (a spin box needs a bound).
 MAX_DIM = 1_000_000
 WARNING_STYLE = "color: #c77c0e"
+ERROR_STYLE = "color: #d64545"
 
 
 class InputPanel(QWidget):
@@ -176,9 +177,42 @@ class InputPanel(QWidget):
         """Use input data from ``path`` (.npy/.npz) for the active document, or generated data (None)."""
         if self.document is None:
             return
-        self.document.inputs_path = Path(path) if path else None
+        doc = self.document
+        doc.inputs_path = Path(path) if path else None
+        doc.inputs_check = None
         self._refresh()
         self.inputs_changed.emit()
+        if doc.inputs_path is not None:
+            self._check_file(doc)
+
+    def _check_file(self, doc: Any) -> None:
+        """Read the data file on a worker and say at once whether it fits the model (and at what shapes)."""
+        runner = getattr(self.window(), "runner", None)
+        if runner is None:
+            return
+        path, specs = doc.inputs_path, list(doc.input_specs)
+
+        def work(job: Any) -> Any:
+            from engine.inputs import load_feeds
+
+            return describe_shapes({k: v.shape for k, v in load_feeds(path, specs).items()})
+
+        def done(text: str) -> None:
+            doc.inputs_check = ("ok", text)
+            self._after_check(doc)
+
+        def failed(exc: BaseException) -> None:
+            from studio.errors import describe
+
+            doc.inputs_check = ("error", describe(exc).detail)
+            self._after_check(doc)
+
+        runner.start(f"inputs-check:{doc.path}", f"Read {path.name}", work, on_result=done, on_error=failed)
+
+    def _after_check(self, doc: Any) -> None:
+        if doc is self.document:
+            self._refresh()
+            self.inputs_changed.emit()
 
     def _browse(self) -> None:
         start = str(self.document.path.parent) if self.document is not None else ""
@@ -200,7 +234,8 @@ class InputPanel(QWidget):
         if doc is None:
             return ""
         if doc.inputs_path is not None:
-            return f"from {doc.inputs_path.name}"
+            check = doc.inputs_check
+            return f"from {doc.inputs_path.name}" + (f" ({check[1]})" if check and check[0] == "ok" else "")
         return describe_shapes(doc.input_shapes) or "no inputs"
 
     def focus_first_unresolved(self) -> None:
@@ -239,9 +274,16 @@ class InputPanel(QWidget):
         self.title.setText(f"Inputs of <b>{doc.label}</b>")
         missing = self.unresolved()
         if from_file:
-            self.message.setStyleSheet("")
-            self.message.setText(f"Benchmark and validate read the inputs from {doc.inputs_path.name}; "
-                                 "the shapes come from the file.")
+            check = doc.inputs_check
+            if check is not None and check[0] == "error":
+                self.message.setStyleSheet(ERROR_STYLE)
+                self.message.setText(f"{doc.inputs_path.name} does not fit this model: {check[1]}. Choose another "
+                                     "file, or Clear to use generated data.")
+            else:
+                self.message.setStyleSheet("")
+                shapes = f" ({check[1]})" if check is not None else " (reading it…)"
+                self.message.setText(f"Benchmark and validate read the inputs from {doc.inputs_path.name}{shapes}; "
+                                     "the shapes come from the file.")
         elif missing:
             self.message.setStyleSheet(WARNING_STYLE)
             self.message.setText("Choose a size for " + ", ".join(missing)

@@ -93,7 +93,10 @@ def test_data_file_feeds_benchmark_and_validate(qtbot, window, tmp_path):
     np.savez(data, x=rng.standard_normal((1, 3, 20, 12), dtype=np.float32),
              scale=np.ones((1, 4, 1, 1), np.float32))
     window.input_panel.set_data_path(data)
-    assert window.shapes_label.text() == "Inputs: from inputs.npz"
+    # the file is read on a worker at once: its shapes show before any run
+    qtbot.waitUntil(lambda: window.shapes_label.text() == "Inputs: from inputs.npz (x 1x3x20x12, scale 1x4x1x1)",
+                    timeout=30_000)
+    assert "x 1x3x20x12" in window.input_panel.message.text()
     assert not any(s.isEnabled() for s in window.input_panel.spins["x"])
     bench = window.bench
     bench.warmup.setValue(1)
@@ -111,6 +114,9 @@ def test_bad_data_file_advises_the_window_not_the_command_line(qtbot, window, tm
     data = tmp_path / "wrong.npz"
     np.savez(data, x=np.zeros((1, 3, 8, 8), np.float64), scale=np.ones((1, 4, 1, 1), np.float32))
     window.input_panel.set_data_path(data)
+    # said at once in the panel, before any run
+    qtbot.waitUntil(lambda: "does not fit this model" in window.input_panel.message.text(), timeout=30_000)
+    assert "float64" in window.input_panel.message.text()
     panel = window.validate_panel
     task_done = []
     panel.run()
