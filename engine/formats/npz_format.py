@@ -101,12 +101,16 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, pat
     try:
         with archive.open(info) as fh:
             version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=10000)
-            elif version in ((2, 0), (3, 0)):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=10000)
-            else:
+            if version not in ((1, 0), (2, 0), (3, 0)):
                 raise FormatError(f"array {name!r}: .npy format version {version} is not known", path=path)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            try:
+                shape, fortran, dtype = read_header(fh, max_header_size=10000)
+            except _ZIP_ERRORS:
+                raise
+            except Exception as exc:  # numpy parses the header as a Python literal: any parser error
+                raise FormatError(f"array {name!r}: malformed .npy header ({_one_line(exc)})", path=path) from None
             header = fh.tell()
             _check_dtype(dtype, name, path, raw_ok)
             if len(shape) > 64:

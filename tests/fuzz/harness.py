@@ -283,7 +283,8 @@ def _read_back(model, out: Path, target: str) -> str:
         if set(a) != set(b):
             return f"{target} round trip changed the names: {sorted(set(a) ^ set(b))[:3]}"
         for name in a:
-            x, y = np.asarray(a[name]), np.asarray(b[name])
+            # Values must survive; byte order need not (a checkpoint is little-endian by definition).
+            x, y = (np.asarray(v).astype(np.asarray(v).dtype.newbyteorder("="), copy=False) for v in (a[name], b[name]))
             if x.shape != y.shape or x.dtype != y.dtype or x.tobytes() != y.tobytes():
                 return f"{target} round trip changed tensor {name!r}"
     return ""
