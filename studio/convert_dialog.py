@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: Default output formats, most expected first (the source's own format is skipped).
+PREFERRED_TARGETS = ("onnx", "mindir", "safetensors", "npz", "ckpt")
+
+
 def writable_graph_formats() -> list[Any]:
     return writable_formats("graph")
 
@@ -42,9 +46,12 @@ class ConvertDialog(JobDialog):
         self.format = QComboBox(self)
         for spec in writable_formats("graph" if document.is_graph else "params"):
             self.format.addItem(f"{spec.label} ({spec.suffixes[0]})", spec)
-        other = next((i for i in range(self.format.count())
-                      if self.format.itemData(i).name != document.model.source_format), 0)
-        self.format.setCurrentIndex(other)
+        # The usual other side: MindIR <-> ONNX, ckpt -> safetensors; then whatever else can be written.
+        order = {name: rank for rank, name in enumerate(PREFERRED_TARGETS)}
+        candidates = [i for i in range(self.format.count())
+                      if self.format.itemData(i).name != document.model.source_format]
+        best = min(candidates, key=lambda i: order.get(self.format.itemData(i).name, len(order)), default=0)
+        self.format.setCurrentIndex(best)
         self.destination = PathEdit(self._default_path(), "Convert to", self._file_filter(), save=True, parent=self)
         self._default = self.destination.edit.text()
         self.format.currentIndexChanged.connect(self._on_format_changed)

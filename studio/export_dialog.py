@@ -38,6 +38,10 @@ class ExportDialog(JobDialog):
         self.format = QComboBox(self)
         for spec in writable_graph_formats():
             self.format.addItem(f"{spec.label} ({spec.suffixes[0]})", spec)
+        # Default: the graph's own format (a bound MindIR stays a MindIR), else ONNX.
+        names = [self.format.itemData(i).name for i in range(self.format.count())]
+        own = next((n for n in names if f".{n}" == self.graph_path.suffix.lower()), "onnx")
+        self.format.setCurrentIndex(names.index(own) if own in names else 0)
         self.output = PathEdit(self._default_output(), "Export to", "All files (*)", save=True, parent=self)
         self.format.currentIndexChanged.connect(lambda _: self.output.setText(self._default_output()))
         self.force = QCheckBox("bind what fits (keep the graph's values for the rest)", self)
