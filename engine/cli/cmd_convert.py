@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output format (default: from the output suffix; .ms is mslite)")
     p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default=None,
                    help="for .ms output only: Lite's fp16 weights or 8-bit weight quantization (default fp32)")
+    p.add_argument("--mind-ir-version", type=int, choices=[1, 2, 3], metavar="N",
+                   help="for MindIR output: state mind_ir_version N (1 for MindSpore Lite 2.0) when the graph's "
+                   "content allows it; otherwise refused, naming what needs a newer version")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--list-ops", action="store_true", help="list the MindSpore primitives the converter lowers, then exit")
     p.set_defaults(func=run)
@@ -43,8 +46,17 @@ def run(args: argparse.Namespace) -> int:
         from engine.cli import UsageError
 
         raise UsageError("--precision applies to .ms output (MindSpore Lite); for ONNX use dstudio optimize")
+    to_mindir = args.to == "mindir" or (args.to is None and args.output.lower().endswith(".mindir"))
+    if args.mind_ir_version and not to_mindir:
+        from engine.cli import UsageError
+
+        raise UsageError("--mind-ir-version applies to MindIR output")
     with ProgressBar(enabled=None if not args.json else False) as bar:
-        if to_ms:
+        if args.mind_ir_version:
+            from engine.formats import mindir_versions
+
+            result = mindir_versions.convert(args.src, args.output, version=args.mind_ir_version, job=bar.job())
+        elif to_ms:
             from engine.formats.mslite import writer
 
             result = writer.convert(args.src, args.output, precision=args.precision or "fp32", job=bar.job())

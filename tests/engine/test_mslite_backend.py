@@ -92,3 +92,25 @@ def test_int8_ms_that_lite_cannot_load_says_where_lite_failed():
     model = formats.load(DATA / "mslite" / "lenet5_int8.ms")
     with pytest.raises(TargetError, match=r"cannot load the model.*\(Lite: .*pack"):
         _run(model, {"x": np.zeros((1, 1, 32, 32), np.float32)})
+
+
+def test_lite_reads_a_version_1_mindir_we_write(tmp_path):
+    """Lite 2.0 refuses MindSpore 2.10's version-3 MindIR; the version-1 file our writer makes, it runs."""
+    import subprocess
+
+    import onnxruntime as ort
+
+    from engine.formats import mindir_versions
+    from test_mindir_versions import conv_pool_onnx
+
+    src = conv_pool_onnx(tmp_path / "cp.onnx")
+    mindir_versions.save(formats.load(src), tmp_path / "cp.mindir", None, version=1)
+    x = np.random.RandomState(1).randn(1, 1, 8, 8).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, numpy as np, mindspore_lite as m; d = sys.argv[1]; c = m.Context(); c.target = ['cpu']; "
+            "net = m.Model(); net.build_from_file(d + '/cp.mindir', m.ModelType.MINDIR, c); i = net.get_inputs(); "
+            "i[0].set_data_from_numpy(np.load(d + '/x.npy')); np.save(d + '/y.npy', net.predict(i)[0].get_data_to_numpy())")
+    subprocess.run([str(mslite_env.venv_python()), "-c", code, str(tmp_path)], check=True, capture_output=True,
+                   timeout=600)
+    want = ort.InferenceSession(str(src)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-5, atol=1e-5)

@@ -183,6 +183,9 @@ def decode(proto: pb.ModelProto, path: Path, raw_parameters: list[tuple[int, int
         "mind_ir_version": str(proto.mind_ir_version),
         "graph": graph.name,
     }
+    from engine.formats import mindir_versions  # what the content needs, which runtimes take the file
+
+    metadata.update(mindir_versions.metadata(proto))
     return MindGraph(
         name=graph.name,
         nodes=nodes,
