@@ -1,10 +1,13 @@
 """Write small MindIR files, one per group of MindSpore primitives, with inputs and MindSpore's outputs.
 
-Usage: python scripts/make_op_fixtures.py [OUT_DIR]   (needs MindSpore; default tests/data/mindir_ops)
+Usage: python scripts/make_op_fixtures.py [OUT_DIR [GROUP ...]]   (needs MindSpore; default
+tests/data/mindir_ops, all groups). Run it in the zoo venv (MindSpore 2.10 with numpy<2, see
+scripts/make_zoo_corpus.py).
 
 The files are committed so the converter's op table is tested against MindSpore itself on
 machines without MindSpore. Each folder holds model.mindir, input_*.npy, expected_*.npy and
-meta.json (the primitives the file contains).
+meta.json (the primitives the file contains). Groups the converter refuses on purpose
+(embedding_max_norm) go to ../mindir_refused/, control flow to ../mindir_unsupported/.
 """
 
 from __future__ import annotations
