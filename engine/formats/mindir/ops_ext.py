@@ -157,9 +157,6 @@ def inplace_add(ctx: NodeContext):
     return y
 
 
-# --- linear algebra and shapes ----------------------------------------------------------------
-
-
 @op("InplaceMul", "InplaceDiv")
 def inplace_binary(ctx: NodeContext):
     """InplaceMul/InplaceDiv(input, other, u): input (*|/)= other, returned, in the input's dtype."""
@@ -169,6 +166,9 @@ def inplace_binary(ctx: NodeContext):
     y = ctx.emit("Mul" if ctx.node.op_type == "InplaceMul" else "Div", [target, other])
     _rebind(ctx, target, y)
     return y
+
+
+# --- copies, linear algebra and shapes --------------------------------------------------------
 
 
 @op("TensorMove")
