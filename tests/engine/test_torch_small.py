@@ -137,3 +137,19 @@ def test_mindspore_runs_the_converted_export_and_matches_torch(mindspore_runs, n
     for err, e in zip(result["max_abs"], expected):
         # ms_run reports the max abs error; the bound is the corpus benchmark's relative one.
         assert err <= max(1e-4 + 1e-3 * float(np.abs(e).min()), 1e-4 * float(np.abs(e).max())), (err, name)
+
+
+def test_corpus_benchmark_skips_cleanly_without_a_corpus(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "torch_corpus.py"), str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("skipped: no corpus at"), proc.stdout + proc.stderr
+
+
+@pytest.mark.mindspore
+def test_corpus_benchmark_runs_on_the_small_exports():
+    # tests/data/torch_small has the corpus layout, so the benchmark's own code runs in make test.
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "torch_corpus.py"), str(DATA)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = sum(1 for n in NAMES if EXPECTED[n] == "match")
+    assert f"{expected}/{len(NAMES)} real ONNX models convert to MindIR that MindSpore runs and matches" in proc.stdout
