@@ -315,6 +315,15 @@ class MainWindow(QMainWindow):
             paths = [p for p in paths if not p.is_dir()]
             if not paths:
                 return True
+        scripts = [p for p in paths if p.suffix.lower() == ".py"]
+        if scripts:  # a network definition (with its checkpoint): export it from the Cell (net_export_dialog.py)
+            from studio.net_export_dialog import offer_net_export
+
+            params = next((p for p in paths if p.suffix.lower() in PARAM_SUFFIXES), None)
+            offer_net_export(self, scripts[0], params)
+            paths = [p for p in paths if p not in scripts and p != params]
+            if not paths:
+                return True
         current = self.current_document()
         to_open: list[Path] = []
         refused: list[str] = []
