@@ -206,8 +206,10 @@ class SourceResolver:
             attrs = {key: summarise(v) for key, v in node.attributes.items()}
             if node.scope:
                 attrs.setdefault("scope", node.scope)
+            fused = node.attributes.get("activation_type")  # MindSpore Lite: an activation fused into the op
+            label = f"{op} + {fused}" if isinstance(fused, str) and fused != "NO_ACTIVATION" else op
             compute.append((node, DisplayNode(
-                id=node_id, label=op, name=node.name, op_type=op, category=category_of(op),
+                id=node_id, label=label, name=node.name, op_type=op, category=category_of(op),
                 attributes=attrs, inputs=list(node.inputs), outputs=list(node.outputs),
                 kind=OP, short_name=short_name(node.name, node.scope),
                 display_name=scope_path(node.name, node.scope), lowering=node.lowering, lowering_reason=node.lowering_reason, lowered_to=list(node.lowered_to),

@@ -112,3 +112,14 @@ def test_precision_is_for_ms_output_only(tmp_path, capsys):
     assert main(["convert", str(LENET_ONNX), "-o", str(tmp_path / "x.onnx"), "--precision", "int8"]) != 0
     assert "--precision applies to .ms output" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_graph_view_shows_fused_activations():
+    from engine.graphview import build_display_graph
+
+    graph = build_display_graph(formats.load(LENET_MS), "source")
+    labels = [n.label for n in graph.nodes if n.kind == "op"]
+    assert labels.count("Conv2DFusion + RELU") == 2 and labels.count("MatMulFusion + RELU") == 2
+    assert "MatMulFusion" in labels  # the last Gemm has no activation
+    conv = next(n for n in graph.nodes if n.label.startswith("Conv2DFusion"))
+    assert [w.name for w in conv.weights] == ["conv1.weight", "conv1.bias"]

@@ -53,8 +53,7 @@ def load(path: Path, job: Job) -> Model:
             if t.quant_params:
                 attributes[f"quant {t.name}"] = _quant_text(t)
         nodes.append(SourceNode(name=node.name, op_type=node.op_type, inputs=[tensors[i].name for i in node.inputs],
-                                outputs=[tensors[i].name for i in node.outputs], attributes=attributes,
-                                lowering="failed", lowering_reason=LITE_REASON))
+                                outputs=[tensors[i].name for i in node.outputs], attributes=attributes))
     specs = ([_spec(tensors[i]) for i in graph.inputs], [_spec(tensors[i]) for i in graph.outputs])
     quantized = [t for t in tensors if t.quant_params]
     metadata = {
