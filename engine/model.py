@@ -140,9 +140,11 @@ class Model:
             count = int(entry["count"])  # type: ignore[call-overload]
             where = f"{count} node{'s' if count > 1 else ''}, first {entry['first_node']}"
             reason = str(entry["reason"])
-            no_rule = reason.endswith("has no ONNX lowering yet")
+            no_rule = reason.endswith("has no ONNX lowering yet") or self.source_format == "mslite"
             parts.append(f"{entry['primitive']} ({where})" + ("" if no_rule else f": {reason}"))
         noun = "primitive" if len(parts) == 1 else "primitives"
+        if self.source_format == "mslite":  # a .ms file: Lite's own ops, run as they are on mindspore-lite:cpu
+            noun = "Lite op" if len(parts) == 1 else "Lite ops"
         return f"cannot express {len(parts)} MindSpore {noun} in ONNX: " + "; ".join(parts)
 
     def io_specs(self) -> tuple[list, list]:
@@ -166,7 +168,9 @@ class Model:
             raise UnsupportedOpError(
                 self.unlowered_message(),
                 path=self.source_path,
-                hint="the file still opens (dstudio inspect, the window), and mindspore targets run the MindIR itself",
+                hint="the file still opens (dstudio inspect, the window), and "
+                + ("mindspore-lite:cpu runs the .ms itself" if self.source_format == "mslite"
+                   else "mindspore targets run the MindIR itself"),
             )
         if self.onnx is None:
             raise FormatError(

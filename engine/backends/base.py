@@ -103,7 +103,8 @@ class Session:
             raise UnsupportedOpError(
                 f"{target} runs the ONNX graph, and this file has none: {model.unlowered_message()}",
                 path=model.source_path,
-                hint="run it on a mindspore target (the MindIR itself), or wait for lowerings of these primitives",
+                hint="run it on mindspore-lite:cpu (the .ms itself)" if model.source_format == "mslite" else
+                "run it on a mindspore target (the MindIR itself), or wait for lowerings of these primitives",
             )
         if self.needs_onnx or model.is_lowered:
             graph = model.require_graph()

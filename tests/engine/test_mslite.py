@@ -123,3 +123,11 @@ def test_graph_view_shows_fused_activations():
     assert "MatMulFusion" in labels  # the last Gemm has no activation
     conv = next(n for n in graph.nodes if n.label.startswith("Conv2DFusion"))
     assert [w.name for w in conv.weights] == ["conv1.weight", "conv1.bias"]
+
+
+def test_refusal_names_lite_ops_and_the_lite_target():
+    from engine.errors import UnsupportedOpError
+
+    with pytest.raises(UnsupportedOpError, match=r"5 MindSpore Lite ops in ONNX: Conv2DFusion \(2 nodes, first 1Conv\)") as info:
+        formats.load(LENET_MS).require_graph()
+    assert "mindspore-lite:cpu runs the .ms itself" in str(info.value.hint)
