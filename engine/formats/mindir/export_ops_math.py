@@ -183,23 +183,28 @@ def mod(ctx: ExportContext):
     dtype = ctx.dtype(0) or np.dtype(np.float32)
     if int(ctx.attr("fmod", 0)) == 0:
         if dtype.kind == "f":
-            raise ctx.fail("fmod=0 on floating-point tensors (ONNX requires fmod=1)")
-        if dtype.name in ("uint32", "uint64"):
+            raise ctx.fail("floating-point Mod with fmod=0 (no MindSpore kernel known to be exact)")
+        if dtype.name == "uint64":
             raise ctx.fail(f"Mod on {dtype}")
-        wide = dtype.name in ("int8", "int16", "uint8", "uint16")
-        if wide:
-            a, b = cast_to(ctx, a, np.int32), cast_to(ctx, b, np.int32)
+        wide = dtype.name in ("int8", "int16", "uint8", "uint16", "uint32")
+        if wide:  # FloorMod kernels exist for int32/int64; these values fit exactly
+            work = np.int64 if dtype.name == "uint32" else np.int32
+            a, b = cast_to(ctx, a, work), cast_to(ctx, b, work)
         y = ctx.call("FloorMod", [a, b])
         return cast_to(ctx, y, dtype) if wide else y
     # fmod: the remainder has the sign of the dividend (C fmod)
     if dtype.kind != "f":
-        if dtype.name in ("uint32", "uint64"):
+        if dtype.name == "uint64":
             raise ctx.fail(f"Mod on {dtype}")
+        # exact in integers: C fmod = floor mod, less b where the floor mod is non-zero and a, b differ in sign
         a64, b64 = cast_to(ctx, a, np.int64), cast_to(ctx, b, np.int64)
-        quotient = ctx.call("Div", [cast_to(ctx, a64, np.float64), cast_to(ctx, b64, np.float64)])
-        trunc = cast_to(ctx, ctx.call("Trunc", [quotient]), np.int64)
-        return cast_to(ctx, ctx.call("Sub", [a64, ctx.call("Mul", [trunc, b64])]), dtype)
-    raise ctx.fail("fmod on floating-point tensors (MindSpore has no exact C fmod kernel)")
+        floor = ctx.call("FloorMod", [a64, b64])
+        zero = np.array(0, np.int64)
+        signs = ctx.call("NotEqual", [ctx.call("Less", [a64, zero]), ctx.call("Less", [b64, zero])])
+        fix = ctx.call("LogicalAnd", [signs, ctx.call("NotEqual", [floor, zero])])
+        fixed = ctx.call("Sub", [floor, ctx.call("Mul", [cast_to(ctx, fix, np.int64), b64])])
+        return cast_to(ctx, fixed, dtype)
+    raise ctx.fail("floating-point Mod with fmod=1 (no MindSpore kernel known to be exact)")
 
 
 def _minmax(ctx: ExportContext, op: str, a, b, dtype: np.dtype | None) -> str:
