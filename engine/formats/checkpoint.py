@@ -289,6 +289,8 @@ def save_params(params: ParameterSet, path: Path, job: Job, layout: dict | None 
         layout: what :func:`load` recorded (chunks, legacy dims, CRC); None writes the
             way MindSpore 2.x does by default.
     """
+    if not params:  # an empty checkpoint is an empty file, which no reader opens
+        raise FormatError("nothing to write: the model holds no parameters", path=path)
     layout = layout or {}
     irregular = layout.get("tensors", {})
     check_names(params, path)

@@ -188,6 +188,8 @@ def save(model: Model, path: Path, job: Job) -> None:
         from engine.export import graph_parameters
 
         params = graph_parameters(model)
+    if not params:  # a reader refuses a file without tensors, so never write one
+        raise FormatError("nothing to write: the model holds no parameters", path=path)
     arrays: dict[str, np.ndarray] = {}
     true_dtypes: dict[str, str] = {}
     for name, array in params.items():

@@ -164,6 +164,8 @@ def save(model: Model, path: Path, job: Job) -> None:
         from engine.export import graph_parameters
 
         params = graph_parameters(model)
+    if not params:  # a reader refuses a file without tensors, so never write one
+        raise FormatError("nothing to write: the model holds no parameters", path=path)
     meta = {k[len(META_PREFIX):]: v for k, v in model.metadata.items() if k.startswith(META_PREFIX)}
     tensors: dict[str, np.ndarray] = {}
     for name, array in params.items():

@@ -106,3 +106,27 @@ def test_convert_refuses_to_write_over_the_inputs_external_data(tmp_path, capsys
     assert data.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
     assert formats.input_files(formats.load(model)) == [model, data]
+
+
+@pytest.mark.parametrize("fmt", ["ckpt", "npz", "safetensors"])
+def test_parameter_writers_refuse_an_empty_set(tmp_path, fmt):
+    """An empty checkpoint is an empty file, which no reader opens: refuse instead of writing it."""
+    from engine.errors import FormatError
+    from engine.model import Model
+    from engine.params import ParameterSet
+
+    with pytest.raises(FormatError, match="nothing to write"):
+        formats.save(Model(params=ParameterSet(), source_format="npz"), tmp_path / f"p.{fmt}", fmt=fmt)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["ckpt", "npz", "safetensors"])
+def test_parameter_writers_refuse_names_that_would_not_read_back(tmp_path, fmt):
+    from engine.errors import FormatError
+    from engine.model import Model
+    from engine.params import ParameterSet
+
+    params = ParameterSet([("", np.zeros(2, np.float32))])
+    with pytest.raises(FormatError):
+        formats.save(Model(params=params, source_format="npz"), tmp_path / f"p.{fmt}", fmt=fmt)
+    assert list(tmp_path.iterdir()) == []

@@ -236,7 +236,7 @@ def _convert(model, folder: Path) -> str:
     from engine import formats
     from engine.errors import EngineError
 
-    if model.params is None:  # a network (lowered to ONNX or not): convert it as the CLI would
+    if model.params is None or model.source_format in ("mindir", "onnx"):  # a network: convert as the CLI does
         targets = ["onnx"] if model.source_format == "mindir" else ["mindir"]
     else:
         targets = ["ckpt", "safetensors", "npz"]
