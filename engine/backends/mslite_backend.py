@@ -89,8 +89,8 @@ class MindSporeLiteSession(Session):
         if model.source_format == "mslite" and model.source_path is not None and Path(model.source_path).is_file():
             self.info["ms"] = "source file"
             return str(model.source_path)
-        graph = model.require_graph()  # an unlowered MindIR says which primitives block ONNX, hence Lite
-        path, cached = mslite_env.convert_onnx(graph.SerializeToString())
+        # an unlowered MindIR says here which primitives block ONNX, hence Lite
+        path, cached = mslite_env.convert_onnx(mslite_env.model_bytes(model))
         self.info["ms"] = f"converted from ONNX by Lite's converter ({'cached' if cached else 'new'}: {path.name})"
         return str(path)
 

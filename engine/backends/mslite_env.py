@@ -179,6 +179,16 @@ def convert_onnx(onnx_bytes: bytes, *, precision: str = "fp32", use_cache: bool 
     return out, False
 
 
+def model_bytes(model) -> bytes:
+    """The canonical ONNX graph of ``model`` as bytes for Lite's converter (one protobuf: under 2 GB)."""
+    graph = model.require_graph()
+    try:
+        return graph.SerializeToString()
+    except ValueError as exc:  # protobuf's 2 GB message limit
+        raise TargetError(f"the model is too large to hand to MindSpore Lite's converter as one ONNX file ({exc})",
+                          path=model.source_path) from None
+
+
 def _lite_error(text: str) -> str:
     """The most telling line of Lite's output: our own line, else its last [ERROR] line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]

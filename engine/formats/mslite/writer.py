@@ -36,10 +36,10 @@ def save(model: Model, path: Path, job: Job, *, precision: str = "fp32") -> None
     """
     from engine.backends import mslite_env
 
-    graph = model.require_graph()
+    model.require_graph()
     job.report(0.1, "converting with MindSpore Lite's converter")
     try:
-        produced, _ = mslite_env.convert_onnx(graph.SerializeToString(), precision=precision)
+        produced, _ = mslite_env.convert_onnx(mslite_env.model_bytes(model), precision=precision)
     except TargetError as exc:
         raise FormatError(f"cannot write .ms: {exc.args[0] if exc.args else exc}", path=path,
                           hint="dstudio targets says how to set up MindSpore Lite") from None
