@@ -1,8 +1,10 @@
-"""ONNX -> MindSpore primitive rules for the MindIR writer, in MindSpore 2.x's own encodings.
+"""ONNX -> MindSpore primitive rules for the MindIR writer: shared helpers, and the rule modules by role.
 
 Each rule returns the MindIR value for the ONNX node's first output (or a list, one per
 output); a rule may return a numpy array for a value it folds at export time (Shape of a
-static tensor). Operand order and constant types copy files MindSpore wrote itself.
+static tensor). Operand order and constant types copy files MindSpore wrote itself; the
+rules live in ``export_ops_<role>.py`` (act, array, attention, loss, math, misc, nn, norm,
+resize, rnn), imported at the end of this module so that they register.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 import numpy as np
 
 from engine.formats.mindir.values import TYPE_IDS
-from engine.formats.mindir.writer import ExportContext, exports
+from engine.formats.mindir.writer import ExportContext
 
 NCHW = 0  # MindSpore Format enum
 PAD_SAME, PAD_VALID = 1, 2  # MindSpore PadMode enum
