@@ -352,7 +352,9 @@ def arg_max(ctx: ExportContext):
     axis = _axis(ctx, int(ctx.attr("axis", 0)), len(shape))
     x = ctx.tensor(0)
     dtype = ctx.dtype(0) or np.dtype(np.float32)
-    if dtype.kind != "f":
+    if dtype.kind != "f":  # compared in float: exact up to 32-bit integers, not beyond
+        if dtype.itemsize >= 8:
+            raise ctx.fail(f"{ctx.node.op_type} on {dtype}")
         x = cast_to(ctx, x, np.float64) if dtype.itemsize >= 4 else cast_to(ctx, x, np.float32)
     last = int(ctx.attr("select_last_index", 0))
     if last:
