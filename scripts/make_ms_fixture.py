@@ -7,8 +7,10 @@ Usage::
 Needs the Lite environment (``dstudio targets --setup mindspore-lite``, Python 3.7). The
 source is tests/data/mindspore/lenet5/model.onnx (MindSpore's own ONNX export of lenet5).
 ``lenet5.ms`` is what Lite's converter writes with its defaults (NHWC input: 9 nodes);
-``lenet5_int8.ms`` is what ``dstudio convert --precision int8`` writes (NCHW input kept, so
-one more Transpose; 8-bit weights with per-channel quant params).
+``lenet5_int8.ms`` is Lite's 8-bit weight quantization of every weight, MatMul included
+(NCHW input kept, so one more Transpose; per-channel quant params). Lite 2.0's own runtime
+cannot load those MatMul weights, which is why ``dstudio convert --precision int8`` keeps
+MatMul/Gemm weights float; the file tests the reader's quant params and that refusal.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ class MindSporeLiteSession(Session):
             self.info["ms"] = "source file"
             return str(model.source_path)
         # an unlowered MindIR says here which primitives block ONNX, hence Lite
-        path, cached = mslite_env.convert_onnx(mslite_env.model_bytes(model))
+        path, cached = mslite_env.convert_onnx(mslite_env.model_bytes(model)[0])
         self.info["ms"] = f"converted from ONNX by Lite's converter ({'cached' if cached else 'new'}: {path.name})"
         return str(path)
 

@@ -127,7 +127,7 @@ min_quant_weight_channel=16
 
 
 def convert_onnx(onnx_bytes: bytes, *, precision: str = "fp32", use_cache: bool = True,
-                 nhwc: bool = False) -> tuple[Path, bool]:
+                 nhwc: bool = False, skip_quant: tuple[str, ...] = ()) -> tuple[Path, bool]:
     """ONNX model bytes -> a ``.ms`` file by Lite's converter, cached by content and options.
 
     Args:
@@ -136,6 +136,7 @@ def convert_onnx(onnx_bytes: bytes, *, precision: str = "fp32", use_cache: bool 
         use_cache: reuse an earlier conversion of the same bytes and options.
         nhwc: let Lite turn 4-D inputs to NHWC (its converter's default); by default they stay
             NCHW, as the ONNX graph declares them, so the same feeds run on every target.
+        skip_quant: with int8, node names whose weights stay float (Lite's ``skip_quant_node``).
 
     Returns:
         (path of the ``.ms`` in the cache, True when it came from the cache).
@@ -146,7 +147,7 @@ def convert_onnx(onnx_bytes: bytes, *, precision: str = "fp32", use_cache: bool 
     if precision not in ("fp32", "fp16", "int8"):
         raise TargetError(f"unknown precision {precision!r} for MindSpore Lite; use fp32, fp16 or int8")
     python = require()
-    key = hashlib.sha256(onnx_bytes + f"|{precision}|{nhwc}|{LITE_VERSION}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(onnx_bytes + f"|{precision}|{nhwc}|{','.join(skip_quant)}|{LITE_VERSION}".encode()).hexdigest()[:32]
     folder = cache_dir()
     out = folder / f"{key}.ms"
     if use_cache and out.is_file():
@@ -161,7 +162,8 @@ def convert_onnx(onnx_bytes: bytes, *, precision: str = "fp32", use_cache: bool 
         if precision == "fp16":
             cmd.append("--fp16")
         elif precision == "int8":
-            (work / "quant.cfg").write_text(QUANT_CONFIG)
+            skip = f"skip_quant_node={','.join(skip_quant)}\n" if skip_quant else ""
+            (work / "quant.cfg").write_text(QUANT_CONFIG + skip)
             cmd += ["--config", str(work / "quant.cfg")]
         if nhwc:
             cmd.append("--nhwc")
@@ -179,11 +181,37 @@ def convert_onnx(onnx_bytes: bytes, *, precision: str = "fp32", use_cache: bool 
     return out, False
 
 
-def model_bytes(model) -> bytes:
-    """The canonical ONNX graph of ``model`` as bytes for Lite's converter (one protobuf: under 2 GB)."""
+#: ONNX ops whose weights Lite 2.0 cannot run 8-bit: its CPU MatMul fails to pack a weight-quantized
+#: matrix ("pack const-matrix b failed"), so int8 keeps these weights float and says so.
+INT8_FLOAT_OPS = ("MatMul", "Gemm")
+
+
+def model_bytes(model, *, precision: str = "fp32") -> tuple[bytes, tuple[str, ...]]:
+    """The canonical ONNX graph of ``model`` as bytes for Lite's converter (one protobuf: under 2 GB).
+
+    Returns:
+        (bytes, node names whose weights stay float under int8). For int8, unnamed MatMul/Gemm
+        nodes are named in a copy so that Lite's ``skip_quant_node`` can name them.
+    """
     graph = model.require_graph()
+    skip: tuple[str, ...] = ()
+    if precision == "int8" and any(n.op_type in INT8_FLOAT_OPS for n in graph.graph.node):
+        import onnx
+
+        copy = onnx.ModelProto()
+        copy.CopyFrom(graph)
+        used = {n.name for n in copy.graph.node}
+        names = []
+        for i, node in enumerate(copy.graph.node):
+            if node.op_type in INT8_FLOAT_OPS:
+                if not node.name:
+                    node.name = next(f"{node.op_type}_{i}_{k}" for k in range(len(used) + 1)
+                                     if f"{node.op_type}_{i}_{k}" not in used)
+                    used.add(node.name)
+                names.append(node.name)
+        graph, skip = copy, tuple(names)
     try:
-        return graph.SerializeToString()
+        return graph.SerializeToString(), skip
     except ValueError as exc:  # protobuf's 2 GB message limit
         raise TargetError(f"the model is too large to hand to MindSpore Lite's converter as one ONNX file ({exc})",
                           path=model.source_path) from None

@@ -114,3 +114,23 @@ def test_lite_reads_a_version_1_mindir_we_write(tmp_path):
                    timeout=600)
     want = ort.InferenceSession(str(src)).run(None, {"x": x})[0]
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-5, atol=1e-5)
+
+
+def test_int8_quantizes_conv_weights_keeps_matmul_float_and_runs(tmp_path, caplog):
+    """Lite 2.0 cannot run its own 8-bit MatMul weights, so int8 leaves those float and says so."""
+    from engine.cli import main
+
+    fx = fixture_by_name("mobilenetv2_small")
+    fp32, int8 = tmp_path / "fp32.ms", tmp_path / "int8.ms"
+    assert main(["convert", str(fx.mindir), "-o", str(fp32)]) == 0
+    with caplog.at_level("WARNING"):
+        assert main(["convert", str(fx.mindir), "-o", str(int8), "--precision", "int8"]) == 0
+    assert "keeps the weights of 1 MatMul/Gemm node(s) float" in caplog.text
+    assert int8.stat().st_size < 0.8 * fp32.stat().st_size
+    model = formats.load(int8)
+    assert "conv.weight (int8" in model.metadata["quantized"]
+    inputs, _ = model.io_specs()
+    _, outs = _run(model, {inputs[0].name: fx.inputs()[0]})
+    want = fx.expected()[0]
+    cosine = float((outs[0] * want).sum() / np.linalg.norm(outs[0]) / np.linalg.norm(want))
+    assert cosine > 0.999 and (outs[0].argmax(-1) == want.argmax(-1)).all()

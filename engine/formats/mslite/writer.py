@@ -7,6 +7,7 @@ copied into place through a temporary file.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from engine.jobs import Job
     from engine.model import Model
 
+log = logging.getLogger(__name__)
+
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
@@ -29,7 +32,8 @@ def save(model: Model, path: Path, job: Job, *, precision: str = "fp32") -> None
         model: a network with its ONNX graph.
         path: the output file (written to a temporary file, then renamed).
         job: progress plumbing.
-        precision: "fp32", "fp16" (Lite's fp16 weights) or "int8" (Lite's 8-bit weight quantization).
+        precision: "fp32", "fp16" (Lite's fp16 weights) or "int8" (Lite's 8-bit weight quantization;
+            MatMul/Gemm weights stay float, see ``mslite_env.INT8_FLOAT_OPS``, and a warning says so).
 
     Raises:
         FormatError: the Lite environment is missing, or Lite's converter refused the model.
@@ -39,7 +43,8 @@ def save(model: Model, path: Path, job: Job, *, precision: str = "fp32") -> None
     model.require_graph()
     job.report(0.1, "converting with MindSpore Lite's converter")
     try:
-        produced, _ = mslite_env.convert_onnx(mslite_env.model_bytes(model), precision=precision)
+        data, skip = mslite_env.model_bytes(model, precision=precision)
+        produced, _ = mslite_env.convert_onnx(data, precision=precision, skip_quant=skip)
     except TargetError as exc:
         raise FormatError(f"cannot write .ms: {exc.args[0] if exc.args else exc}", path=path,
                           hint="dstudio targets says how to set up MindSpore Lite") from None
@@ -52,6 +57,9 @@ def save(model: Model, path: Path, job: Job, *, precision: str = "fp32") -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if skip:
+        log.warning("%s: int8 keeps the weights of %d MatMul/Gemm node(s) float: MindSpore Lite 2.0's CPU runtime "
+                    "cannot run its own 8-bit MatMul weights", path.name, len(skip))
     job.report(1.0, f"wrote {path.name}")
 
 
