@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 
-from engine.formats.mindir.lower import NodeContext, op
+from engine.formats.mindir.lower import MAX_NODE_OUTPUTS, NodeContext, op
 
 
 def _np_dtype(ctx: NodeContext, i: int = 0) -> np.dtype:
@@ -213,6 +213,9 @@ def split_tensor(ctx: NodeContext):
     size, total = int(ctx.const(1)), shape[dim]
     if total < 0 or size <= 0:
         raise ctx.fail("needs a static size along the split axis")
+    if -(-total // size) > MAX_NODE_OUTPUTS:  # before building a list that long (dims come from the file)
+        raise ctx.fail(f"{total} / {size} would make {-(-total // size)} pieces (at most {MAX_NODE_OUTPUTS}); "
+                       "a size in the file is corrupt")
     sizes = [min(size, total - start) for start in range(0, total, size)]
     x = ctx.tensor(0)
     if len(sizes) == 1:

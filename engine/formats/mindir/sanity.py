@@ -55,6 +55,8 @@ def check_model(proto: pb.ModelProto, path: Path) -> None:
                 if attr.name == "shape":
                     for t in attr.tensors:
                         check_shape(t.dims, f"declared output of node {label!r}", path)
+                        if t.data_type:
+                            _dtype(t.data_type, f"declared output of node {label!r}", path)
             op = node.op_type
             if op.startswith("REF::"):
                 op = prim_ops.get(op[5:], op)
