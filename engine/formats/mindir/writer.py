@@ -257,6 +257,10 @@ class _Constants(dict):
         return value
 
 
+# Ops that only pass bfloat16 values along or convert them, which MindSpore's CPU kernels do natively.
+_BF16_AS_IS = {"Cast", "CastLike", "Constant", "Shape", "Size", "Identity"}
+
+
 class MindIRWriter:
     """Drives the export of one canonical ONNX model."""
 
@@ -326,6 +330,57 @@ class MindIRWriter:
             raise UnsupportedOpError(f"ONNX {node.op_type} cannot be written as MindIR: {type(exc).__name__} {message}",
                                      path=self.src, node=node.name or node.op_type) from exc
 
+    def _dtype_of(self, name: str) -> np.dtype | None:
+        return self.consts[name].dtype if name in self.consts else self.dtypes.get(name)
+
+    def _computes_in_bf16(self, node: onnx.NodeProto) -> bool:
+        if node.op_type in _BF16_AS_IS:
+            return False
+        return any(n and getattr(self._dtype_of(n), "name", "") == "bfloat16" for n in list(node.input) + list(node.output))
+
+    def _apply_in_float32(self, rule: ExportRule, node: onnx.NodeProto) -> list:
+        """A bfloat16 node computed in float32 and rounded back, as ONNX Runtime does: MindSpore's CPU
+        kernels mostly lack bfloat16, and float32 holds every bfloat16 value exactly."""
+        from engine.formats.mindir.values import TYPE_IDS
+
+        ctx = ExportContext(self, node)
+        f32 = np.dtype(np.float32)
+        renamed = onnx.NodeProto()
+        renamed.CopyFrom(node)
+        for i, name in enumerate(node.input):
+            if not name or getattr(self._dtype_of(name), "name", "") != "bfloat16":
+                continue
+            tmp = f"{name}__as_float32"
+            if name in self.consts:
+                self.consts[tmp] = self.consts[name].astype(np.float32)
+            else:
+                self.values[tmp] = ctx.call("Cast", [self.values[name], TYPE_IDS["float32"]])
+                self.dtypes[tmp] = f32
+                if name in self.shapes:
+                    self.shapes[tmp] = self.shapes[name]
+            renamed.input[i] = tmp
+        bf16_outputs = set()
+        for k, name in enumerate(node.output):
+            if name and getattr(self.dtypes.get(name), "name", "") == "bfloat16":
+                tmp = f"{name}__as_float32"
+                self.dtypes[tmp] = f32
+                if name in self.shapes:
+                    self.shapes[tmp] = self.shapes[name]
+                renamed.output[k] = tmp
+                bf16_outputs.add(k)
+        result = self._apply(rule, renamed)
+        if result is None:
+            return None
+        outs = list(result) if isinstance(result, list) else [result]
+        for k in bf16_outputs:
+            if k >= len(outs) or outs[k] is None:
+                continue
+            if isinstance(outs[k], np.ndarray):
+                outs[k] = outs[k].astype(self.dtypes[node.output[k]])
+            else:
+                outs[k] = ctx.call("Cast", [outs[k], TYPE_IDS["bfloat16"]])
+        return outs
+
     def run(self, job: Job) -> bytes:
         from engine.formats.mindir import export_ops  # noqa: F401  (registration)
 
@@ -350,7 +405,7 @@ class MindIRWriter:
             rule = EXPORT_OPS.get(node.op_type)
             if rule is None:
                 raise UnsupportedOpError(f"ONNX op {node.op_type!r} has no MindIR rule yet", path=self.src, node=node.name)
-            result = self._apply(rule, node)
+            result = self._apply_in_float32(rule, node) if self._computes_in_bf16(node) else self._apply(rule, node)
             if result is None:
                 continue
             outs = result if isinstance(result, list) else [result]
