@@ -112,6 +112,9 @@ SAMPLE: dict[str, dict] = {
     "test_mod_int64_fmod": M,
     "test_mod_mixed_sign_float32": refused("floating-point Mod with fmod=1"),
     "test_dynamicquantizelinear": M,
+    # bfloat16 computed in float32 per op (ONNX Runtime's Python API cannot be fed bfloat16: no round trip)
+    "test_celu_bfloat16": {"outcome": "match", "roundtrip": False},
+    "test_einsum_batch_matmul_bfloat16": {"outcome": "match", "roundtrip": False},
     "test_bitshift_right_int32_shift_ge_width": M,
     "test_sce_NCd1_mean_weight_negative_ii": M,
     "test_nllloss_NCd1d2_with_weight_reduction_mean": M,

@@ -53,7 +53,7 @@ def test_node_case(runner, name, tmp_path):
         assert "\n" not in result.detail
         assert str(tmp_path) not in result.detail  # the error names the input file, not the output
         assert "model.onnx" in result.detail
-    else:
+    elif want.get("roundtrip", True):
         # Read back through our MindIR reader: the same answer, or a typed refusal where its
         # lowering lacks a primitive; never a wrong answer or a graph ONNX Runtime rejects.
         assert result.roundtrip in ("match", "refused"), f"round trip {result.roundtrip}: {result.roundtrip_detail}"
