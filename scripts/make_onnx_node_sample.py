@@ -127,6 +127,8 @@ SAMPLE: dict[str, dict] = {
     "test_attention_3d_gqa_causal": M,
     "test_attention_4d_with_past_and_present_qk_matmul_bias": M,
     "test_attention_local_window": refused("sliding windows"),
+    "test_rotary_embedding_interleaved": M,
+    "test_rotary_embedding_with_rotary_dim": M,
     "test_reduce_log_sum_exp_do_not_keepdims_random": M,  # axes given at run time
     "test_reduce_sum_empty_set": refused("axes given at run time need a static, non-empty input"),
     "test_tile_precomputed": M,  # repeats given at run time

@@ -1,4 +1,4 @@
-"""ONNX Attention (opset 23/24) -> MindIR, spelled out as ONNX's reference computes it.
+"""ONNX Attention (opset 23/24) and RotaryEmbedding -> MindIR, spelled out as ONNX's reference computes them.
 
 Q/K/V (3-D inputs split into heads), the past cache concatenated on the sequence axis,
 grouped-query heads repeated, Q and K each scaled by sqrt(scale), softcap, an additive
@@ -161,3 +161,59 @@ def attention(ctx: ExportContext):
     if rank == 3:
         y = ctx.call("Reshape", [ctx.call("Transpose", [y, (0, 2, 1, 3)]), (b, sq, hq * v_shape[3])])
     return [y, present_k, present_v, qk_out]
+
+
+def _slice_last(ctx: ExportContext, x: str, shape: list[int], begin: int, end: int, step: int = 1) -> str:
+    b, e, s = [0] * len(shape), list(shape), [1] * len(shape)
+    b[-1], e[-1], s[-1] = begin, end, step
+    return ctx.call("StridedSlice", [x, tuple(b), tuple(e), tuple(s), 0, 0, 0, 0, 0])
+
+
+@exports("RotaryEmbedding")
+def rotary_embedding(ctx: ExportContext):
+    """ONNX RotaryEmbedding (opset 23) as ONNX's reference computes it: [B, S, H, D] rows rotated by
+    cos/sin (gathered by position_ids when given), interleaved or split halves, the tail unrotated."""
+    shape = ctx.shape(0)
+    if shape is None or len(shape) not in (3, 4):
+        raise ctx.fail("needs a static 3-D or 4-D input")
+    x = ctx.tensor(0)
+    if len(shape) == 4:  # [B, H, S, D] -> [B, S, H, D]
+        x = ctx.call("Transpose", [x, (0, 2, 1, 3)])
+        b, s, h, d = shape[0], shape[2], shape[1], shape[3]
+    else:
+        heads = int(ctx.attr("num_heads", 0) or 0)
+        if heads <= 0 or shape[2] % heads:
+            raise ctx.fail("3-D input needs num_heads dividing the hidden size")
+        b, s, h, d = shape[0], shape[1], heads, shape[2] // heads
+        x = ctx.call("Reshape", [x, (b, s, h, d)])
+    rot = int(ctx.attr("rotary_embedding_dim", 0) or 0) or d
+    if rot % 2 or rot > d:
+        raise ctx.fail(f"rotary_embedding_dim {rot} for a head size of {d}")
+    half = rot // 2
+    cos, sin = ctx.tensor(1), ctx.tensor(2)
+    if ctx.has_input(3):
+        cos = ctx.call("Gather", [cos, ctx.tensor(3), 0, 0])
+        sin = ctx.call("Gather", [sin, ctx.tensor(3), 0, 0])
+    if (ctx.shape(1) or [0])[-1] != half:
+        raise ctx.fail(f"cos_cache's last dim is not rotary_embedding_dim/2 = {half}")
+    cos = ctx.call("ExpandDims", [cos, 2])  # [B, S, 1, half]
+    sin = ctx.call("ExpandDims", [sin, 2])
+    full = [b, s, h, d]
+    rotate = _slice_last(ctx, x, full, 0, rot) if rot < d else x
+    part = [b, s, h, rot]
+    interleaved = int(ctx.attr("interleaved", 0))
+    if interleaved:
+        x1, x2 = _slice_last(ctx, rotate, part, 0, rot, 2), _slice_last(ctx, rotate, part, 1, rot, 2)
+    else:
+        x1, x2 = _slice_last(ctx, rotate, part, 0, half), _slice_last(ctx, rotate, part, half, rot)
+    real = ctx.call("Sub", [ctx.call("Mul", [cos, x1]), ctx.call("Mul", [sin, x2])])
+    imag = ctx.call("Add", [ctx.call("Mul", [sin, x1]), ctx.call("Mul", [cos, x2])])
+    if interleaved:
+        pairs = [ctx.call("ExpandDims", [v, 4]) for v in (real, imag)]
+        rotated = ctx.call("Reshape", [ctx.call("Concat", [ctx.make_tuple(pairs), 4]), tuple(part)])
+    else:
+        rotated = ctx.call("Concat", [ctx.make_tuple([real, imag]), 3])
+    y = ctx.call("Concat", [ctx.make_tuple([rotated, _slice_last(ctx, x, full, rot, d)]), 3]) if rot < d else rotated
+    if len(shape) == 4:
+        return ctx.call("Transpose", [y, (0, 2, 1, 3)])
+    return ctx.call("Reshape", [y, tuple(shape)])
