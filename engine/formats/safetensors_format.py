@@ -11,6 +11,7 @@ metadata as ``str:<name>`` and come back as 0-d string arrays.
 from __future__ import annotations
 
 import json
+import re
 from math import prod
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from engine.params import ParameterSet
 META_PREFIX = "safetensors."
 STR_PREFIX = "str:"  # header metadata key for a string entry (a checkpoint's note), by tensor name
 MAX_HEADER = 100 * 1024 * 1024  # the library's own limit on the JSON header
+#: A tensor table nests three deep (table, entry, shape); anything far deeper is not one.
+MAX_DEPTH = 16
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -70,6 +74,10 @@ def _check_header(path: Path) -> None:
                 path=path,
             )
         raw = fh.read(size)
+    if _nesting(raw) > MAX_DEPTH:
+        # Checked before parsing: json's recursion depth follows sys.getrecursionlimit(),
+        # which other libraries raise, so parsing alone would not refuse the same files.
+        raise FormatError("safetensors header nests too deeply to be a tensor table", path=path)
     try:
         header = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -87,6 +95,23 @@ def _check_header(path: Path) -> None:
                 raise FormatError("safetensors __metadata__ must map names to strings", path=path)
             continue
         _check_entry(name, entry, body, path)
+
+
+def _nesting(raw: bytes) -> int:
+    """The deepest bracket nesting of a JSON text, strings left out (no recursion, vectorised)."""
+    bare = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    steps = np.isin(bare, (ord("["), ord("{"))).astype(np.int64) - np.isin(bare, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _canonical(array: np.ndarray) -> np.ndarray:
+    """The array with ml_dtypes' bfloat16: the library names the dtype by string, and after
+    MindSpore is imported that string resolves to MindSpore's own, unequal, bfloat16."""
+    if array.dtype.name == "bfloat16":
+        import ml_dtypes
+
+        return array.view(ml_dtypes.bfloat16)
+    return array
 
 
 def _check_entry(name: str, entry: object, body: int, path: Path) -> None:
@@ -129,7 +154,7 @@ def load(path: Path, job: Job) -> Model:
             header_meta = fh.metadata() or {}
             for i, name in enumerate(names):
                 try:
-                    params[name] = fh.get_tensor(name)
+                    params[name] = _canonical(fh.get_tensor(name))
                 except (TypeError, ValueError, AttributeError) as exc:  # a dtype numpy cannot hold (float8...)
                     raise FormatError(f"tensor {name!r}: cannot read ({str(exc).splitlines()[0][:160]})",
                                       path=path) from None
