@@ -196,10 +196,13 @@ def check_consistent(model: onnx.ModelProto, path: str | Path | None = None) -> 
                     graphs.append(attr.g)
                 graphs.extend(attr.graphs)
     try:
-        onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True)
+        inferred = onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as exc:
         text = " ".join(str(exc).split())
         raise FormatError(f"the graph fails ONNX shape inference: {text[:300]}", path=path) from None
+    # Inference does not refuse a Conv whose window is larger than its input: it infers a
+    # negative dim, which other tools then abort on. Check what it inferred as well.
+    check_graph_dims(inferred, path, data=False)
 
 
 def check_text(model: onnx.ModelProto, path: str | Path | None = None) -> None:
