@@ -74,6 +74,13 @@ def scalar(ctx: ExportContext, value: float, like: int = 0) -> np.ndarray:
     return np.array(value, dtype=ctx.dtype(like) or np.float32)
 
 
+def filled_like(ctx: ExportContext, op: str, value: str, dims, dtype) -> str:
+    """ZerosLike/OnesLike of ``value``, whose static type is recorded first so readers can lower it."""
+    if dims is not None and dtype is not None:
+        ctx.w.builder.annotate(value, list(dims), np.dtype(dtype))
+    return ctx.call(op, [value])
+
+
 def axes_of(ctx: ExportContext, index: int) -> list[int] | None:
     """Axes given as input ``index`` (opset 13+) or as the ``axes`` attribute; None when absent."""
     if ctx.has_input(index):

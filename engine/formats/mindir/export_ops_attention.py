@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.formats.mindir.export_ops import cast_to
+from engine.formats.mindir.export_ops import cast_to, filled_like
 from engine.formats.mindir.writer import ExportContext, exports
 
 
@@ -142,15 +142,16 @@ def attention(ctx: ExportContext):
     x_max = ctx.call("ReduceMax", [x, (-1,), True])
     full = (b, hq, sq, kv)
     masked = ctx.call("Equal", [x_max, np.array(-np.inf, work)])
-    safe = ctx.call("Select", [masked, ctx.call("ZerosLike", [x_max]), x_max])
+    safe = ctx.call("Select", [masked, filled_like(ctx, "ZerosLike", x_max, (b, hq, sq, 1), work), x_max])
     e = ctx.call("Exp", [ctx.call("Sub", [x, safe])])
     total = ctx.call("ReduceSum", [e, (-1,), True, False])
-    total = ctx.call("Select", [ctx.call("Equal", [total, np.array(0, work)]), ctx.call("OnesLike", [total]), total])
+    total = ctx.call("Select", [ctx.call("Equal", [total, np.array(0, work)]),
+                                filled_like(ctx, "OnesLike", total, (b, hq, sq, 1), work), total])
     probs = ctx.call("RealDiv", [e, total])
     if bias is not None:  # rows whose bias is -inf everywhere give 0, not NaN
         dead = ctx.call("Equal", [ctx.call("ReduceMax", [bias, (-1,), True]), np.array(-np.inf, dtype)])
         dead = ctx.call("BroadcastTo", [dead, full])
-        probs = ctx.call("Select", [dead, ctx.call("ZerosLike", [probs]), probs])
+        probs = ctx.call("Select", [dead, filled_like(ctx, "ZerosLike", probs, full, work), probs])
     if mode == 3:
         qk_out = probs
     if work != dtype:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.formats.mindir.export_ops import cast_to
+from engine.formats.mindir.export_ops import cast_to, filled_like
 from engine.formats.mindir.writer import ExportContext, exports
 
 
@@ -20,7 +20,7 @@ def _nll(ctx: ExportContext, x: str, x_shape: list[int], target_index: int, weig
     mask = None
     if ignore is not None:
         mask = ctx.call("NotEqual", [target, np.array(int(ignore), np.int64)])
-        target = ctx.call("Select", [mask, target, ctx.call("ZerosLike", [target])])
+        target = ctx.call("Select", [mask, target, filled_like(ctx, "ZerosLike", target, ctx.shape(target_index), np.int64)])
     picked = ctx.call("GatherD", [x, 1, ctx.call("ExpandDims", [target, 1])])
     loss = ctx.call("Neg", [ctx.call("Squeeze", [picked, (1,)])])
     weight = None
@@ -28,20 +28,24 @@ def _nll(ctx: ExportContext, x: str, x_shape: list[int], target_index: int, weig
         weight = ctx.call("Gather", [ctx.tensor(weight_index), target, 0, 0])
         loss = ctx.call("Mul", [loss, weight])
     if mask is not None:
-        zeros = ctx.call("ZerosLike", [loss])
+        zeros = filled_like(ctx, "ZerosLike", loss, ctx.shape(target_index), dtype)
         loss = ctx.call("Select", [mask, loss, zeros])
-        weight = ctx.call("Select", [mask, weight if weight is not None else ctx.call("OnesLike", [loss]), zeros])
+        if weight is None:
+            weight = filled_like(ctx, "OnesLike", loss, ctx.shape(target_index), dtype)
+        weight = ctx.call("Select", [mask, weight, zeros])
     reduction = ctx.attr("reduction", "mean")
     if reduction == "none":
         return loss
-    total = ctx.call("ReduceSum", [loss, (), False, False])
+    # every axis named (not "()"): the same in MindSpore, and readers need no rank to lower it
+    every = tuple(range(len(ctx.shape(target_index) or x_shape[:1] + x_shape[2:])))
+    total = ctx.call("ReduceSum", [loss, every, False, False])
     if reduction == "sum":
         return total
     if reduction != "mean":
         raise ctx.fail(f"reduction {reduction!r}")
     if weight is None:
-        return ctx.call("ReduceMean", [loss, (), False])
-    return ctx.call("RealDiv", [total, ctx.call("ReduceSum", [weight, (), False, False])])
+        return ctx.call("ReduceMean", [loss, every, False])
+    return ctx.call("RealDiv", [total, ctx.call("ReduceSum", [weight, every, False, False])])
 
 
 @exports("NegativeLogLikelihoodLoss")
