@@ -44,10 +44,15 @@ def _select_positive(ctx: ExportContext, x: str, negative: str, threshold: float
     return ctx.call("Select", [ctx.call("Greater", [x, scalar(ctx, threshold)]), x, negative])
 
 
+def _exp_minus_one(ctx: ExportContext, x: str) -> str:
+    # exp(x) - 1 as ONNX's definitions (and reference) write it; MindSpore's Expm1 has no lowering back
+    return ctx.call("Sub", [ctx.call("Exp", [x]), scalar(ctx, 1.0)])
+
+
 @exports("Elu")
 def elu(ctx: ExportContext):
     x = ctx.tensor(0)
-    negative = ctx.call("Mul", [ctx.call("Expm1", [x]), scalar(ctx, float(ctx.attr("alpha", 1.0)))])
+    negative = ctx.call("Mul", [_exp_minus_one(ctx, x), scalar(ctx, float(ctx.attr("alpha", 1.0)))])
     return _select_positive(ctx, x, negative)
 
 
@@ -56,7 +61,7 @@ def selu(ctx: ExportContext):
     x = ctx.tensor(0)
     alpha = float(ctx.attr("alpha", 1.67326319217681884765625))
     gamma = float(ctx.attr("gamma", 1.05070102214813232421875))
-    negative = ctx.call("Mul", [ctx.call("Expm1", [x]), scalar(ctx, alpha)])
+    negative = ctx.call("Mul", [_exp_minus_one(ctx, x), scalar(ctx, alpha)])
     return ctx.call("Mul", [_select_positive(ctx, x, negative), scalar(ctx, gamma)])
 
 
@@ -64,7 +69,7 @@ def selu(ctx: ExportContext):
 def celu(ctx: ExportContext):
     x = ctx.tensor(0)
     alpha = float(ctx.attr("alpha", 1.0))
-    negative = ctx.call("Mul", [ctx.call("Expm1", [ctx.call("RealDiv", [x, scalar(ctx, alpha)])]), scalar(ctx, alpha)])
+    negative = ctx.call("Mul", [_exp_minus_one(ctx, ctx.call("RealDiv", [x, scalar(ctx, alpha)])), scalar(ctx, alpha)])
     return _select_positive(ctx, x, negative)
 
 
