@@ -38,3 +38,31 @@ def test_a_convertible_model_has_no_blockers(tmp_path):
                               [helper.make_tensor_value_info("x", F, [2])], [helper.make_tensor_value_info("y", F, [2])])
     model = Model(onnx=helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     assert find_blockers(model, tmp_path / "m.mindir") == []
+
+
+def test_convert_refuses_in_one_line_naming_every_blocking_op(tmp_path, capsys):
+    from engine.cli import main
+
+    nodes = [
+        helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
+        helper.make_node("RoiAlign", ["x4", "rois", "idx"], ["roi"], name="roialign", output_height=2, output_width=2),
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("x", F, [2, 3]), helper.make_tensor_value_info("x4", F, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("nz", TensorProto.INT64, [2, "n"]), helper.make_tensor_value_info("roi", F, [1, 1, 2, 2]),
+         helper.make_tensor_value_info("r", F, [2, 3])],
+        initializer=[numpy_helper.from_array(np.array([[0, 0, 3, 3]], np.float32), "rois"),
+                     numpy_helper.from_array(np.array([0], np.int64), "idx")])
+    src = tmp_path / "two.onnx"
+    src.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    dst = tmp_path / "m.mindir"
+    code = main(["convert", str(src), "-o", str(dst)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "2 ops block MindIR export" in lines[0]
+    assert "NonZero (1 node; first nonzero" in lines[0] and "RoiAlign (1 node; first roialign" in lines[0]
+    assert not dst.exists() and list(tmp_path.iterdir()) == [src]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import EngineError
+from engine.errors import EngineError, UnsupportedOpError
 from engine.model import Model
 
 
@@ -87,4 +87,22 @@ def describe(blockers: list[Blocker]) -> str:
         first = items[0]
         count = f"{len(items)} nodes" if len(items) > 1 else "1 node"
         parts.append(f"{op} ({count}; first {first.node or '?'}: {first.reason})")
-    return f"{len(by_op)} op{'s' if len(by_op) != 1 else ''} block MindIR export: " + ", ".join(parts)
+    return f"{len(by_op)} op{'s block' if len(by_op) != 1 else ' blocks'} MindIR export: " + ", ".join(parts)
+
+
+def every_blocker(exc: UnsupportedOpError, model: Model, path: str | Path) -> UnsupportedOpError:
+    """The writer's first refusal widened to one line naming every blocking op of ``model``.
+
+    ``exc`` comes back unchanged when the replay finds no more than that one node, finds
+    nothing, does not find the node the writer stopped at, or fails itself.
+    """
+    try:
+        found = find_blockers(model, path)
+    except Exception:  # noqa: BLE001 - the first refusal still stands
+        return exc
+    nodes = {b.node or b.op for b in found}
+    if not found or (len(found) == 1 and exc.node in nodes):
+        return exc
+    if exc.node and exc.node not in nodes:
+        return exc  # the writer stopped where the replay did not: its own line stays the truth
+    return UnsupportedOpError(describe(found), path=exc.path)

@@ -429,8 +429,20 @@ class MindIRWriter:
 
 
 def save(model: Model, path: Path, job: Job) -> None:
-    """Write ``model`` as MindIR at ``path`` (temporary file, then rename)."""
-    data = MindIRWriter(model, path).run(job)
+    """Write ``model`` as MindIR at ``path`` (temporary file, then rename).
+
+    Raises:
+        UnsupportedOpError: one line naming every blocking op (count, first node, reason).
+    """
+    try:
+        data = MindIRWriter(model, path).run(job)
+    except UnsupportedOpError as exc:
+        from engine.formats.mindir.blockers import every_blocker
+
+        widened = every_blocker(exc, model, path)
+        if widened is exc:
+            raise
+        raise widened from exc
     if len(data) >= 2**31:
         raise FormatError("MindIR over 2 GB needs external weights, which the writer does not do yet", path=path)
     atomic_write_bytes(path, data)
