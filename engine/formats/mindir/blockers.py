@@ -93,16 +93,17 @@ def describe(blockers: list[Blocker]) -> str:
 def every_blocker(exc: UnsupportedOpError, model: Model, path: str | Path) -> UnsupportedOpError:
     """The writer's first refusal widened to one line naming every blocking op of ``model``.
 
-    ``exc`` comes back unchanged when the replay finds no more than that one node, finds
-    nothing, does not find the node the writer stopped at, or fails itself.
+    ``exc`` comes back unchanged unless it names a node that the replay finds among others:
+    a graph-level refusal (an input's dtype), a replay that finds nothing more, misses the
+    node the writer stopped at, or fails itself leaves the writer's own line.
     """
     try:
         found = find_blockers(model, path)
     except Exception:  # noqa: BLE001 - the first refusal still stands
         return exc
     nodes = {b.node or b.op for b in found}
-    if not found or (len(found) == 1 and exc.node in nodes):
+    if not exc.node or exc.node not in nodes or len(found) == 1:
+        # a graph-level refusal (an input's dtype), or the writer stopped where the replay did
+        # not, or there is nothing more to say: the writer's own line stays the truth
         return exc
-    if exc.node and exc.node not in nodes:
-        return exc  # the writer stopped where the replay did not: its own line stays the truth
     return UnsupportedOpError(describe(found), path=exc.path)
