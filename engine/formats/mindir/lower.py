@@ -124,7 +124,8 @@ class Lowering:
 
     def const_tensor(self, value: Any, dtype: np.dtype | None = None, hint: str = "const") -> str:
         array = np.asarray(value, dtype=dtype)
-        if array.dtype == np.float64 and dtype is None:
+        if array.dtype == np.float64 and dtype is None and not isinstance(value, np.ndarray):
+            # A MindIR float scalar (or tuple of them) is float32; a float64 tensor stays float64.
             array = array.astype(np.float32)
         key = (array.dtype.str, array.shape, array.tobytes()) if array.size <= 64 else None
         if key is not None and key in self._const_cache:

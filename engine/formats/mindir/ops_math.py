@@ -49,11 +49,29 @@ def _binary(onnx_op: str):
 
 for _ms, _onnx in {
     "Add": "Add", "AddV2": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Div": "Div", "Pow": "Pow",
-    "Maximum": "Max", "Minimum": "Min", "Equal": "Equal", "Greater": "Greater", "Less": "Less",
+    "Equal": "Equal", "Greater": "Greater", "Less": "Less",
     "GreaterEqual": "GreaterOrEqual", "LessEqual": "LessOrEqual", "LogicalAnd": "And", "LogicalOr": "Or",
     "FloorMod": "Mod",
 }.items():
     op(_ms)(_binary(_onnx))
+
+
+# ONNX Runtime's CPU Max/Min have no 16-bit integer kernels; int32 holds every int16 and uint16 exactly.
+_MINMAX_WIDEN = {np.dtype(np.int16), np.dtype(np.uint16)}
+
+
+@op("Maximum", "Minimum")
+def max_min(ctx: NodeContext):
+    onnx_op = "Max" if ctx.node.op_type == "Maximum" else "Min"
+    names = _operands(ctx)
+    dtype = ctx.out_dtype(0) or ctx.dtype(0) or ctx.dtype(1)
+    if dtype is None or np.dtype(dtype) not in _MINMAX_WIDEN:
+        return ctx.emit(onnx_op, names)
+    from onnx import TensorProto, helper
+
+    wide = [ctx.emit("Cast", [n], final=False, suffix=f"int32_{i}", to=TensorProto.INT32) for i, n in enumerate(names)]
+    y = ctx.emit(onnx_op, wide, final=False, suffix=onnx_op.lower())
+    return ctx.emit("Cast", [y], to=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
 
 
 @op("FloorDiv")
