@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/torch_corpus.py [CORPUS] [--models NAME ...] [--timeout S] [--json FILE]
 
-CORPUS (default corpora/torch) is what ``scripts/make_torch_corpus.py`` writes: one folder
+CORPUS (default corpora/torch) is what ``scripts/make_torch_corpus.py`` writes (or
+``scripts/make_zoo_corpus.py --onnx corpora/zoo_onnx``: MindSpore's own ONNX exports of its zoo): one folder
 per model with model.onnx, input_*.npy, expected_*.npy (torch's output) and meta.json.
 For each model: ONNX Runtime on the original (a sanity check of the export), conversion to
 MindIR with the engine (timed), then MindSpore 2.10 running the MindIR in a child process
@@ -105,11 +106,14 @@ def check_model(folder: Path, timeout: float) -> dict:
     meta = json.loads((folder / "meta.json").read_text())
     src = folder / "model.onnx"
     inputs = [folder / i["file"] for i in meta["inputs"]]
-    feeds = {i["name"]: np.load(folder / i["file"]) for i in meta["inputs"]}
     expected = [np.load(folder / o["file"]) for o in meta["outputs"]]
-    rec: dict = {"name": meta["name"], "exporter": f"{meta['exporter']}{meta['opset']}", "size_mib": src.stat().st_size / 2**20}
+    exporter = f"{meta['exporter']}{meta['opset']}" if "opset" in meta else meta["exporter"].split(" export")[0]
+    rec: dict = {"name": meta["name"], "exporter": exporter, "size_mib": src.stat().st_size / 2**20}
     try:
         sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+        # torch's meta names each input; MindSpore's export (make_zoo_corpus --onnx) keeps the graph's order
+        names = [i.get("name") or g.name for i, g in zip(meta["inputs"], sess.get_inputs())]
+        feeds = {name: np.load(folder / i["file"]) for name, i in zip(names, meta["inputs"])}
         ort_out = sess.run(None, feeds)
         rec["ort_ok"], rec["ort_err"] = zip(*(compare(a, e) for a, e in zip(ort_out, expected))) if expected else ((), ())
         rec["ort_ok"], rec["ort_err"] = all(rec["ort_ok"]), max(rec["ort_err"], default=0.0)

@@ -1,8 +1,10 @@
 """Write the MindSpore model-zoo corpus: each model's MindIR, an input and MindSpore's own output.
 
-Usage: python scripts/make_zoo_corpus.py [OUT] [--models a,b] [--all] [--tiny] [--list] [--skip-existing]
+Usage: python scripts/make_zoo_corpus.py [OUT] [--models a,b] [--all] [--tiny] [--onnx] [--list] [--skip-existing]
 (default OUT: corpora/zoo; --all adds zoo_nets.MINDCV_EXTRA; ``--tiny tests/data/zoo`` writes
-the small models that make test converts). Each model is built and
+the small models that make test converts; ``--onnx corpora/zoo_onnx`` writes MindSpore's own
+ONNX export of each model instead of its MindIR, as model.onnx with the same input and
+expected files, the layout ``benchmarks/torch_corpus.py`` reads: the ONNX -> MindIR half). Each model is built and
 exported in its own child process, so one model that MindSpore cannot export (or that
 crashes it) does not stop the run; its meta.json then records the error. Weights are random under a fixed seed
 (``mindspore.set_seed(0)``, numpy seed 0): no pretrained download.
@@ -92,8 +94,8 @@ def build(name: str, source: str):
     return zoo_nets.transformer_nets()[name]()
 
 
-def child(name: str, out: Path) -> int:
-    """Build, run and export one model (runs in its own process)."""
+def child(name: str, out: Path, onnx_only: bool = False) -> int:
+    """Build, run and export one model (runs in its own process); ``onnx_only``: MindSpore's ONNX export."""
     import numpy as np
 
     import mindspore as ms
@@ -124,8 +126,10 @@ def child(name: str, out: Path) -> int:
             outputs = net(*tensors)
             meta["weights"] = f"random, zoo_nets.randomize (the zoo's initializers gave max|y| = {scale:.1e})"
         t = time.perf_counter()
-        ms.export(net, *tensors, file_name=str(folder / "model"), file_format="MINDIR")
+        ms.export(net, *tensors, file_name=str(folder / "model"), file_format="ONNX" if onnx_only else "MINDIR")
         meta["export_seconds"] = round(time.perf_counter() - t, 2)
+        if onnx_only:
+            meta["exporter"] = f"mindspore {ms.__version__} export(file_format='ONNX')"
     except Exception as exc:  # MindSpore itself cannot build or export it: record why
         meta["error"] = f"{type(exc).__name__}: {_first_line(exc)}"
         (folder / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -137,6 +141,9 @@ def child(name: str, out: Path) -> int:
         np.save(folder / f"expected_{k}.npy", y.asnumpy())
     meta["outputs"] = [{"file": f"expected_{k}.npy", "shape": list(y.shape), "dtype": str(y.asnumpy().dtype)}
                        for k, y in enumerate(flat)]
+    if onnx_only:
+        (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+        return 0
     meta["mindir_bytes"] = (folder / "model.mindir").stat().st_size
     try:
         ms.export(net, *tensors, file_name=str(folder / "mindspore_export"), file_format="ONNX")
@@ -171,13 +178,14 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the models and exit")
     parser.add_argument("--tiny", action="store_true", help="the small models for tests/data/zoo instead")
     parser.add_argument("--all", action="store_true", help="also the extra mindcv families (zoo_nets.MINDCV_EXTRA)")
+    parser.add_argument("--onnx", action="store_true", help="MindSpore's own ONNX export (model.onnx) instead of MindIR")
     parser.add_argument("--skip-existing", action="store_true", help="keep models that already have a meta.json")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per model")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     models = catalogue(extra=args.all or bool(args.models), tiny=args.tiny)
     if args.child:
-        return child(args.child, args.out)
+        return child(args.child, args.out, onnx_only=args.onnx)
     if args.list:
         for name, info in models.items():
             print(f"{name:24} {info['family']:14} {info['source']:26} {info['inputs']}")
@@ -196,7 +204,8 @@ def main() -> int:
         t = time.perf_counter()
         env = dict(os.environ, GLOG_v="3")
         try:
-            proc = subprocess.run([sys.executable, __file__, str(args.out), "--child", name], capture_output=True,
+            command = [sys.executable, __file__, str(args.out), "--child", name] + (["--onnx"] if args.onnx else [])
+            proc = subprocess.run(command, capture_output=True,
                                   text=True, timeout=args.timeout, env=env)
             code, tail = proc.returncode, (proc.stderr.strip().splitlines() or [""])[-1]
         except subprocess.TimeoutExpired:
@@ -209,7 +218,7 @@ def main() -> int:
             meta_path.write_text(json.dumps(meta, indent=2))
         status = "ok" if "error" not in meta else f"MindSpore failed: {meta['error'][:200]}"
         ok += "error" not in meta
-        onnx = "" if "error" in meta else (
+        onnx = "" if "error" in meta or args.onnx else (
             f", MindSpore ONNX export {'ok' if meta.get('mindspore_onnx_export') else 'fails'}")
         print(f"{name:24} {time.perf_counter() - t:6.1f} s  {status}{onnx}", flush=True)
     print(f"{ok}/{tried} models exported to {args.out}")
