@@ -55,6 +55,25 @@ def test_parameters_keep_their_names_and_bytes(lenet5, tmp_path):
         assert written[name] == original[name]
 
 
+def test_streamed_parameters_make_the_same_message_as_building_it_whole(lenet5, tmp_path):
+    """save() splices each parameter's bytes into the graph field; the file parses to the very
+    message the writer builds in memory, and the spill file leaves nothing behind."""
+    from engine.formats._proto import dstudio_mind_ir_pb2 as pb
+    from engine.formats.mindir.writer import MindIRWriter
+    from engine.jobs import as_job
+
+    out = tmp_path / "m.mindir"
+    model = formats.load(lenet5.onnx)
+    formats.save(model, out)
+    streamed, built = pb.ModelProto(), pb.ModelProto()
+    streamed.ParseFromString(out.read_bytes())
+    built.ParseFromString(MindIRWriter(model, out).run(as_job(None)))
+    assert len(streamed.graph.parameter) >= len(lenet5.meta["param_names"]) > 0
+    assert all(p.raw_data for p in streamed.graph.parameter)
+    assert streamed == built
+    assert [p.name for p in tmp_path.iterdir()] == ["m.mindir"]
+
+
 def test_op_without_a_mindir_rule_is_refused_and_nothing_written(tmp_path):
     import onnx
     from onnx import helper

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,19 @@ from onnx import numpy_helper
 
 from engine import __version__
 from engine.errors import EngineError, FormatError, UnsupportedOpError
-from engine.fileio import atomic_write_bytes
+from engine.fileio import atomic_path
 from engine.formats._proto import dstudio_mind_ir_pb2 as pb
 from engine.formats.mindir.fold import fold_for_export
 from engine.formats.mindir.values import mindir_dtype
+from engine.formats.protowire import encode_varint
 from engine.jobs import Job
 from engine.model import Model, copy_without_weights
 
 AttrType = pb.AttributeProto.AttributeType
 PRIMITIVE, FUNCTION = pb.PrimitiveProto.PRIMITIVE, pb.PrimitiveProto.PRIMITIVE_FUNCTION
+# Length-delimited field keys (number << 3 | 2) of proto/dstudio_mind_ir.proto:
+# ModelProto.graph = 7, GraphProto.parameter = 3, TensorProto.raw_data = 9.
+_GRAPH_KEY, _PARAMETER_KEY, _RAW_DATA_KEY = (7 << 3) | 2, (3 << 3) | 2, (9 << 3) | 2
 
 
 def encode(attr: pb.AttributeProto, value: Any) -> pb.AttributeProto:
@@ -75,6 +81,9 @@ class MindIRBuilder:
 
     def __init__(self, graph_name: str) -> None:
         self.graph_name = graph_name
+        #: when set (a binary file), parameters go there as encoded ``GraphProto.parameter`` fields
+        #: instead of into :attr:`proto`, so their bytes are held once, one at a time
+        self.spill: Any = None
         self.proto = pb.ModelProto(
             ir_version="1.1", producer_name="MindSpore", producer_version="", model_version="2.10.0",
             little_endian=True, mind_ir_version=3,
@@ -119,11 +128,34 @@ class MindIRBuilder:
         if name in self.parameters:
             return self.parameters[name]
         full = f"{self.graph_name}:{name}"
-        tensor = self.graph.parameter.add(name=full, data_type=mindir_dtype(array.dtype), ref_key=name)
-        tensor.dims.extend(array.shape)
-        tensor.raw_data = np.ascontiguousarray(array).tobytes()
+        if self.spill is not None:
+            self._spill_parameter(full, name, np.ascontiguousarray(array))
+        else:
+            tensor = self.graph.parameter.add(name=full, data_type=mindir_dtype(array.dtype), ref_key=name)
+            tensor.dims.extend(array.shape)
+            tensor.raw_data = np.ascontiguousarray(array).tobytes()
         self.parameters[name] = full
         return full
+
+    def _spill_parameter(self, full: str, name: str, array: np.ndarray) -> None:
+        tensor = pb.TensorProto(name=full, data_type=mindir_dtype(array.dtype), ref_key=name)
+        tensor.dims.extend(array.shape)
+        head = tensor.SerializeToString() + encode_varint(_RAW_DATA_KEY) + encode_varint(array.nbytes)
+        self.spill.write(encode_varint(_PARAMETER_KEY) + encode_varint(len(head) + array.nbytes) + head)
+        self.spill.write(array.reshape(-1).view(np.uint8).data)  # the array's own bytes, no copy
+
+    def write_streamed(self, out: Any) -> None:
+        """Write the model to ``out`` with the spilled parameters spliced into the graph field."""
+        graph = self.graph.SerializeToString()
+        self.proto.ClearField("graph")
+        head = self.proto.SerializeToString()
+        spilled = self.spill.seek(0, 2)
+        size = len(graph) + spilled
+        if len(head) + 1 + len(encode_varint(size)) + size >= 2**31:
+            raise OverflowError("over 2 GB")
+        out.write(head + encode_varint(_GRAPH_KEY) + encode_varint(size) + graph)
+        self.spill.seek(0)
+        shutil.copyfileobj(self.spill, out, 1 << 20)
 
     def input(self, name: str, dims: list[int], dtype: np.dtype) -> str:
         full = f"{self.graph_name}:{name}"
@@ -191,13 +223,13 @@ class ExportContext:
     def shape(self, name_or_index: str | int) -> list[int] | None:
         name = self.node.input[name_or_index] if isinstance(name_or_index, int) else name_or_index
         if name in self.w.consts:
-            return list(self.w.consts[name].shape)
+            return self.w.consts.dims(name)
         return self.w.shapes.get(name)
 
     def dtype(self, i: int) -> np.dtype | None:
         name = self.node.input[i]
         if name in self.w.consts:
-            return self.w.consts[name].dtype
+            return self.w.consts.dtype(name)
         return self.w.dtypes.get(name)
 
     def call(self, op_type: str, inputs: list[str | Any], *, attrs: dict[str, Any] | None = None,
@@ -253,8 +285,27 @@ class _Constants(dict):
 
     def __missing__(self, name: str) -> np.ndarray:
         value = numpy_helper.to_array(self._tensors[name])
-        self[name] = value
+        if value.nbytes <= _CACHE_BYTES:  # weights are decoded again when read again: held once
+            self[name] = value
         return value
+
+    def dims(self, name: str) -> list[int]:
+        """The shape of constant ``name``, from its header when it is an initializer not yet decoded."""
+        if dict.__contains__(self, name):
+            return list(self[name].shape)
+        return list(self._tensors[name].dims) if name in self._tensors else list(self[name].shape)
+
+    def dtype(self, name: str) -> np.dtype:
+        """The dtype of constant ``name``, from its header when that names a plain numpy type."""
+        tensor = None if dict.__contains__(self, name) else self._tensors.get(name)
+        if tensor is not None and tensor.data_type in _PLAIN_TYPES:
+            return onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
+        return self[name].dtype
+
+
+_CACHE_BYTES = 1 << 16
+_PLAIN_TYPES = {getattr(onnx.TensorProto, n) for n in ("FLOAT", "DOUBLE", "FLOAT16", "BOOL", "INT8", "INT16", "INT32",
+                                                        "INT64", "UINT8", "UINT16", "UINT32", "UINT64")}
 
 
 # Ops that only pass bfloat16 values along or convert them, which MindSpore's CPU kernels do natively.
@@ -331,7 +382,7 @@ class MindIRWriter:
                                      path=self.src, node=node.name or node.op_type) from exc
 
     def _dtype_of(self, name: str) -> np.dtype | None:
-        return self.consts[name].dtype if name in self.consts else self.dtypes.get(name)
+        return self.consts.dtype(name) if name in self.consts else self.dtypes.get(name)
 
     def _computes_in_bf16(self, node: onnx.NodeProto) -> bool:
         if node.op_type in _BF16_AS_IS:
@@ -382,6 +433,14 @@ class MindIRWriter:
         return outs
 
     def run(self, job: Job) -> bytes:
+        """Export the graph and return the MindIR file's bytes (parameters included)."""
+        if self.builder.spill is not None:
+            raise RuntimeError("run() with spilled parameters; save() writes those")
+        self.build(job)
+        return self.builder.proto.SerializeToString()
+
+    def build(self, job: Job) -> None:
+        """Export the graph into :attr:`builder` (parameters into its spill file when it has one)."""
         from engine.formats.mindir import export_ops  # noqa: F401  (registration)
 
         graph = self.onnx.graph
@@ -425,24 +484,34 @@ class MindIRWriter:
                 raise FormatError(f"graph output {out.name!r} is never computed", path=self.src)
             dims = self.shapes.get(out.name) or []
             self.builder.output(value, dims, out_dtypes[out.name])
-        return self.builder.proto.SerializeToString()
 
 
 def save(model: Model, path: Path, job: Job) -> None:
     """Write ``model`` as MindIR at ``path`` (temporary file, then rename).
 
+    Each parameter's bytes go to a spill file beside ``path`` as soon as a rule makes the
+    tensor a parameter, and are spliced into the graph field at the end: the weights are
+    never held twice (decoded, then again in the message and its serialisation).
+
     Raises:
         UnsupportedOpError: one line naming every blocking op (count, first node, reason).
+        FormatError: the file would pass protobuf's 2 GB limit.
     """
-    try:
-        data = MindIRWriter(model, path).run(job)
-    except UnsupportedOpError as exc:
-        from engine.formats.mindir.blockers import every_blocker
+    path = Path(path)
+    writer = MindIRWriter(model, path)
+    with tempfile.TemporaryFile(dir=path.parent) as spill:
+        writer.builder.spill = spill
+        try:
+            writer.build(job)
+        except UnsupportedOpError as exc:
+            from engine.formats.mindir.blockers import every_blocker
 
-        widened = every_blocker(exc, model, path)
-        if widened is exc:
-            raise
-        raise widened from exc
-    if len(data) >= 2**31:
-        raise FormatError("MindIR over 2 GB needs external weights, which the writer does not do yet", path=path)
-    atomic_write_bytes(path, data)
+            widened = every_blocker(exc, model, path)
+            if widened is exc:
+                raise
+            raise widened from exc
+        try:
+            with atomic_path(path) as tmp, tmp.open("wb") as out:
+                writer.builder.write_streamed(out)
+        except OverflowError:
+            raise FormatError("MindIR over 2 GB needs external weights, which the writer does not do yet", path=path) from None
