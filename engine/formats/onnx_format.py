@@ -12,6 +12,7 @@ from onnx import external_data_helper
 from engine.errors import FormatError
 from engine.fileio import atomic_path
 from engine.formats import EXTERNAL_FILES_KEY, FileFormat, register
+from engine.formats.onnx_pieces import checker_copy, load_in_pieces
 from engine.formats.protowire import LEN, VARINT, scan_fields
 from engine.jobs import Job
 from engine.model import Model, approx_size, copy_without_weights, tensor_nbytes
@@ -90,7 +91,10 @@ def check_external_locations(model: onnx.ModelProto, base_dir: Path, path: Path)
 def load(path: Path, job: Job) -> Model:
     job.report(0.05, f"reading {path.name}")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        if path.stat().st_size > CHECK_FROM_PATH:  # one graph field at a time: never the file and the model at once
+            model = load_in_pieces(path)
+        else:
+            model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise FormatError(f"not a valid ONNX model ({_short(exc)})", path=path) from exc
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
@@ -101,10 +105,11 @@ def load(path: Path, job: Job) -> Model:
     job.report(0.3, "checking")
     external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
     try:
-        # The checker reads big or external-data models from the path itself rather than
-        # from a serialised copy of the proto (which would double peak memory).
-        big = external or approx_size(model) > CHECK_FROM_PATH
-        onnx.checker.check_model(str(path) if big else model)
+        # The checker reads external-data models from the path itself, and sees big ones
+        # without their large weights (check_graph_dims has checked those sizes): given the
+        # proto it would serialise a copy, given the path it would read and parse it again.
+        big = approx_size(model) > CHECK_FROM_PATH
+        onnx.checker.check_model(str(path) if external else checker_copy(model) if big else model)
     except onnx.checker.ValidationError as exc:
         raise FormatError(f"ONNX model is invalid: {_short(exc)}", path=path) from exc
     except UnicodeDecodeError as exc:  # the C++ checker hands back names that are not UTF-8
