@@ -486,6 +486,22 @@ class MindIRWriter:
             self.builder.output(value, dims, out_dtypes[out.name])
 
 
+def _check_readable(proto: pb.ModelProto, model: Model, path: Path) -> None:
+    """Refuse, before writing, a MindIR our reader would refuse (what the file cannot say).
+
+    Declared shapes come from ONNX shape inference, which can infer dims no tensor has
+    (a negative width from a corrupt kernel size); the input carries the problem, so the
+    error names the input.
+    """
+    from engine.formats.mindir.sanity import check_model
+
+    try:
+        check_model(proto, path)
+    except FormatError as exc:
+        raise FormatError(f"cannot write a MindIR that reads back: {exc.message}", path=model.source_path or path,
+                          node=exc.node, hint=f"nothing written to {path.name}") from None
+
+
 def save(model: Model, path: Path, job: Job) -> None:
     """Write ``model`` as MindIR at ``path`` (temporary file, then rename).
 
@@ -510,6 +526,7 @@ def save(model: Model, path: Path, job: Job) -> None:
             if widened is exc:
                 raise
             raise widened from exc
+        _check_readable(writer.builder.proto, model, path)
         try:
             with atomic_path(path) as tmp, tmp.open("wb") as out:
                 writer.builder.write_streamed(out)

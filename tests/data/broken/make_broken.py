@@ -58,6 +58,12 @@ def make_onnx() -> None:
     m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -2
     entry("onnx_negative_input_dim", "onnx", BOTH, "has dimension -2 at axis 0; dimensions must be >= 0",
           "SIGABRT in ONNX C++ shape inference (std::clamp) from engine/flops.py and the writer", data=m.SerializeToString())
+    m = onnx_fixture("lenet5")
+    pool = next(n for n in m.graph.node if n.op_type == "MaxPool")
+    next(a for a in pool.attribute if a.name == "kernel_shape").ints[0] = 255
+    entry("onnx_negative_inferred_dim", "onnx", ["convert"], "cannot write a MindIR that reads back",
+          "fuzz find: a MaxPool window wider than its input infers a negative dim; the MindIR written "
+          "declared it and did not read back", data=m.SerializeToString())
 
     m = onnx_fixture()
     x = m.graph.input[0]
