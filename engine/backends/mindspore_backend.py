@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.backends.base import Backend, Session, TargetInfo, TargetOptions
+from engine.backends.worker_stream import stream_latencies
 from engine.errors import Cancelled, EngineError, TargetError
 
 if TYPE_CHECKING:
@@ -229,26 +230,6 @@ class MindSporeSession(Session):
     ) -> Iterator[int]:
         """Timing happens in the worker (no pipe in the timed region); latencies stream back."""
         self._conn.send(("bench", self._arrays(feeds), iterations, duration_s))
-        finished = False
-        try:
-            while True:
-                msg = self._recv(cancel=cancel, what="timing")
-                if msg[0] == "lat":
-                    yield int(msg[1])
-                elif msg[0] == "done":
-                    finished = True
-                    return
-                else:
-                    finished = True
-                    raise TargetError(f"MindSpore inference failed on {self.target}: {msg[1]}")
-        finally:
-            if not finished and self._conn is not None:
-                # The caller stopped early: ask the worker to stop and drain to its "done".
-                try:
-                    self._conn.send(("stop",))
-                    while True:
-                        msg = self._recv(timeout_s=START_TIMEOUT_S, what="stopping")
-                        if msg[0] in ("done", "error"):
-                            break
-                except EngineError:
-                    pass
+        yield from stream_latencies(self._conn.send, self._recv, runtime="MindSpore", target=self.target,
+                                    alive=lambda: self._conn is not None, cancel=cancel,
+                                    stop_timeout_s=START_TIMEOUT_S)

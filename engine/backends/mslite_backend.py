@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.backends import mslite_env
 from engine.backends.base import Backend, Session, TargetInfo, TargetOptions
+from engine.backends.worker_stream import stream_latencies
 from engine.errors import Cancelled, EngineError, TargetError
 
 if TYPE_CHECKING:
@@ -221,23 +222,6 @@ class MindSporeLiteSession(Session):
                    cancel: Callable[[], bool] | None) -> Iterator[int]:
         """Timing happens in the worker (no pipe in the timed region); latencies stream back."""
         self._send(("bench", self._arrays(feeds), iterations, duration_s))
-        finished = False
-        try:
-            while True:
-                msg = self._recv(cancel=cancel, what="timing")
-                if msg[0] == "lat":
-                    yield int(msg[1])
-                elif msg[0] == "done":
-                    finished = True
-                    return
-                else:
-                    finished = True
-                    raise TargetError(f"MindSpore Lite inference failed on {self.target}: {msg[1]}")
-        finally:
-            if not finished and self._proc is not None:
-                try:  # the caller stopped early: stop the worker's loop and drain to its "done"
-                    self._send(("stop",))
-                    while self._recv(timeout_s=START_TIMEOUT_S, what="stopping")[0] not in ("done", "error"):
-                        pass
-                except EngineError:
-                    pass
+        yield from stream_latencies(self._send, self._recv, runtime="MindSpore Lite", target=self.target,
+                                    alive=lambda: self._proc is not None, cancel=cancel,
+                                    stop_timeout_s=START_TIMEOUT_S)
