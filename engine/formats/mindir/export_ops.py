@@ -81,6 +81,18 @@ def filled_like(ctx: ExportContext, op: str, value: str, dims, dtype) -> str:
     return ctx.call(op, [value])
 
 
+def static_axis(ctx: ExportContext) -> tuple[list[int], int, int]:
+    """Input 0's static shape, its rank and the node's ``axis`` attribute (default -1), made non-negative."""
+    shape = ctx.shape(0)
+    if shape is None:
+        raise ctx.fail("needs the static input shape")
+    rank = len(shape)
+    axis = int(ctx.attr("axis", -1))
+    if not -rank <= axis < rank:
+        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
+    return shape, rank, axis % rank
+
+
 def axes_of(ctx: ExportContext, index: int) -> list[int] | None:
     """Axes given as input ``index`` (opset 13+) or as the ``axes`` attribute; None when absent."""
     if ctx.has_input(index):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.formats.mindir.export_ops import cast_to, out_shape
+from engine.formats.mindir.export_ops import cast_to, out_shape, static_axis
 from engine.formats.mindir.writer import ExportContext, exports
 
 
@@ -18,14 +18,7 @@ def _move_last(ctx: ExportContext, x: str, rank: int, axis: int) -> tuple[str, t
 
 @exports("TopK")
 def top_k(ctx: ExportContext):
-    shape = ctx.shape(0)
-    if shape is None:
-        raise ctx.fail("needs the static input shape")
-    rank = len(shape)
-    axis = int(ctx.attr("axis", -1))
-    if not -rank <= axis < rank:
-        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
-    axis %= rank
+    shape, rank, axis = static_axis(ctx)
     k = int(ctx.const(1).ravel()[0])
     if not 0 < k <= shape[axis]:
         raise ctx.fail(f"k={k} for an axis of {shape[axis]}")

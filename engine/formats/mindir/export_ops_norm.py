@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.formats.mindir.export_ops import NCHW, cast_to
+from engine.formats.mindir.export_ops import NCHW, cast_to, static_axis
 from engine.formats.mindir.writer import ExportContext, exports
 
 
@@ -55,14 +55,7 @@ def _stash(ctx: ExportContext) -> tuple[str, np.dtype, np.dtype]:
 
 @exports("LayerNormalization")
 def layer_norm(ctx: ExportContext):
-    shape = ctx.shape(0)
-    if shape is None:
-        raise ctx.fail("needs the static input shape")
-    rank = len(shape)
-    axis = int(ctx.attr("axis", -1))
-    if not -rank <= axis < rank:
-        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
-    axis %= rank
+    shape, rank, axis = static_axis(ctx)
     eps = float(ctx.attr("epsilon", 1e-5))
     extra = [o for o in ctx.node.output[1:] if o]
     if not extra and ctx.dtype(0) == np.float32 and ctx.shape(1) == shape[axis:]:
@@ -82,13 +75,7 @@ def layer_norm(ctx: ExportContext):
 
 @exports("RMSNormalization")
 def rms_norm(ctx: ExportContext):
-    shape = ctx.shape(0)
-    if shape is None:
-        raise ctx.fail("needs the static input shape")
-    rank = len(shape)
-    axis = int(ctx.attr("axis", -1))
-    if not -rank <= axis < rank:
-        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
+    shape, rank, axis = static_axis(ctx)
     x, dtype, stash = _stash(ctx)
     square = ctx.call("ReduceMean", [ctx.call("Mul", [x, x]), tuple(range(axis % rank, rank)), True])
     inv = ctx.call("Rsqrt", [ctx.call("Add", [square, np.array(float(ctx.attr("epsilon", 1e-5)), stash)])])
