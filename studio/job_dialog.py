@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 
 
 class PathEdit(QWidget):
-    """A line edit with a browse button (open or save)."""
+    """A line edit with a browse button (open or save a file, or choose a folder)."""
 
-    def __init__(self, path: str, caption: str, file_filter: str, *, save: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, path: str, caption: str, file_filter: str = "", *, save: bool = False, folder: bool = False,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.edit = QLineEdit(path, self)
         self.edit.setMinimumWidth(380)
@@ -45,9 +46,14 @@ class PathEdit(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit, 1)
         layout.addWidget(button)
-        self._caption, self._filter, self._save = caption, file_filter, save
+        self._caption, self._filter, self._save, self._folder = caption, file_filter, save, folder
 
     def _browse(self) -> None:
+        if self._folder:
+            path = QFileDialog.getExistingDirectory(self, self._caption, self.edit.text())
+            if path:
+                self.edit.setText(path)
+            return
         dialog = QFileDialog.getSaveFileName if self._save else QFileDialog.getOpenFileName
         path, _ = dialog(self, self._caption, self.edit.text(), self._filter)
         if path:

@@ -6,12 +6,11 @@ import html
 import logging
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QSpinBox
 
-from studio.job_dialog import JobDialog
+from studio.job_dialog import JobDialog, PathEdit
 
 if TYPE_CHECKING:
     from studio.document import Document
@@ -27,29 +26,6 @@ FORMATS = {
 }
 
 
-class FolderEdit(QWidget):
-    """A folder path with a Browse button."""
-
-    def __init__(self, path: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.edit = QLineEdit(path, self)
-        self.edit.setMinimumWidth(360)
-        button = QPushButton("Browse…", self)
-        button.clicked.connect(self._browse)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.edit, 1)
-        layout.addWidget(button)
-
-    def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Package into folder", self.edit.text())
-        if path:
-            self.edit.setText(path)
-
-    def path(self) -> Path:
-        return Path(self.edit.text().strip()).expanduser()
-
-
 class PackageDialog(JobDialog):
     """Write the current model as a serving package and show its validation."""
 
@@ -63,7 +39,7 @@ class PackageDialog(JobDialog):
             self.format.addItem(label, key)
         self.target = QComboBox(self)
         self.name = QLineEdit(re.sub(r"[^A-Za-z0-9_.-]", "_", document.path.stem) or "model", self)
-        self.folder = FolderEdit(str(document.path.parent / "serving"), self)
+        self.folder = PathEdit(str(document.path.parent / "serving"), "Package into folder", folder=True, parent=self)
         self.max_batch = QSpinBox(self)
         self.max_batch.setRange(-1, 4096)
         self.max_batch.setSpecialValueText("auto (8 when the batch can be dynamic)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.formats import protowire
+
 VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5
 MAX_DEPTH = 12
 
@@ -40,16 +42,8 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def encode_varint(value: int) -> bytes:
-    value &= (1 << 64) - 1  # negative numbers as protobuf writes them: ten bytes, two's complement
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    # Negative numbers as protobuf writes them: ten bytes, two's complement.
+    return protowire.encode_varint(value & ((1 << 64) - 1))
 
 
 def parse(buf: bytes, depth: int = 0) -> list[Node] | None:
