@@ -26,6 +26,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 50.0
+EVENTS: EventTimes | None = None
 
 
 def find_model(name: str, file: str) -> Path | None:
@@ -42,6 +43,7 @@ class StallMeter:
         from PySide6.QtCore import QTimer
 
         self.gaps_ms: list[float] = []
+        self.ticks: list[float] = []
         self._last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setInterval(5)
@@ -50,15 +52,71 @@ class StallMeter:
     def _tick(self) -> None:
         now = time.perf_counter()
         self.gaps_ms.append((now - self._last) * 1e3)
+        self.ticks.append(now)
         self._last = now
 
     def start(self) -> None:
+        if EVENTS is not None:
+            EVENTS.events.clear()
         self.gaps_ms.clear()
         self._last = time.perf_counter()
+        self.ticks[:] = [self._last]
         self.timer.start()
 
     def stop(self) -> None:
         self.timer.stop()
+
+
+class EventTimes:
+    """With --why: the event deliveries (QApplication.notify, timed) inside each stall over the target."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.events: list[tuple[float, float, int, str]] = []  # (start, ms, depth, what)
+
+    def app_class(self):
+        from PySide6.QtWidgets import QApplication
+
+        times = self
+
+        class TimedApplication(QApplication):
+            def notify(self, receiver, event):  # noqa: N802 (Qt's name)
+                kind = event.type()
+                times.depth += 1
+                t0 = time.perf_counter()
+                try:
+                    return super().notify(receiver, event)
+                finally:
+                    times.depth -= 1
+                    ms = (time.perf_counter() - t0) * 1e3
+                    if ms > 2 and times.depth < 4:
+                        times.events.append((t0, ms, times.depth, f"{times.describe(receiver)} {kind.name}"))
+
+        return TimedApplication
+
+    @staticmethod
+    def describe(obj) -> str:
+        """``Class#name`` of the receiver and of its first two parents (an unnamed viewport says little alone)."""
+        parts = []
+        for _ in range(3):
+            if obj is None:
+                break
+            name = obj.objectName() if hasattr(obj, "objectName") else ""
+            parts.append(f"{type(obj).__name__}{'#' + name if name else ''}")
+            obj = obj.parent() if hasattr(obj, "parent") else None
+        return " < ".join(parts)
+
+    def flush(self, ticks: list[float]) -> None:
+        """Print the events inside each gap between ticks that is over the target."""
+        for before, after in zip(ticks, ticks[1:]):
+            if (after - before) * 1e3 < TARGET_MS:
+                continue
+            inside = sorted(e for e in self.events if before <= e[0] < after)
+            covered = sum(e[1] for e in inside if e[2] == 0)
+            print(f"    stall {(after - before) * 1e3:.1f} ms; top-level events over 2 ms cover {covered:.1f} ms:")
+            for start, ms, depth, what in inside:
+                print(f"      {'  ' * depth}+{(start - before) * 1e3:5.1f} {ms:6.1f} ms  {what}")
+        self.events.clear()
 
 
 def run_until(app, done, timeout_s: float = 600.0) -> None:
@@ -68,7 +126,7 @@ def run_until(app, done, timeout_s: float = 600.0) -> None:
         time.sleep(0.001)
 
 
-def report(label: str, gaps: list[float], seconds: float) -> float:
+def report(label: str, gaps: list[float], seconds: float, ticks: list[float] = ()) -> float:
     """Print one scenario's figures; return its longest stall in ms."""
     import numpy as np
 
@@ -79,6 +137,8 @@ def report(label: str, gaps: list[float], seconds: float) -> float:
         verdict += ", too short to judge"
     print(f"{label:<58} {seconds:6.2f} s  ticks {arr.size:5d}  longest {worst:6.1f} ms  "
           f"p99 {np.percentile(arr, 99):6.1f} ms  median {np.median(arr):4.1f} ms  [{verdict}]", flush=True)
+    if EVENTS is not None:
+        EVENTS.flush(list(ticks))
     return worst
 
 
@@ -110,7 +170,7 @@ def bench(app, window, meter, model: Path, label: str, *, iterations: int | None
     run_until(app, lambda: False, 0.3)  # what the end of the run queued (colouring, centring) counts too
     meter.stop()
     panel.run_finished.disconnect(finished.append)
-    return report(f"{label} ({panel.plot.point_count()} plotted)", meter.gaps_ms, seconds)
+    return report(f"{label} ({panel.plot.point_count()} plotted)", meter.gaps_ms, seconds, meter.ticks)
 
 
 def convert_and_open(app, window, meter, name: str, tmp: Path, index: int) -> tuple[float, float]:
@@ -134,7 +194,7 @@ def convert_and_open(app, window, meter, name: str, tmp: Path, index: int) -> tu
     run_until(app, lambda: bool(done))
     meter.stop()
     converted = report(f"convert {name}.mindir -> ONNX x{done[0]} ({out.stat().st_size / 1e6:.1f} MB)",
-                       meter.gaps_ms, time.perf_counter() - t0)
+                       meter.gaps_ms, time.perf_counter() - t0, meter.ticks)
 
     for i in reversed(range(window.tabs.count())):  # open it afresh each repeat
         if window.documents()[i].path == source:
@@ -151,13 +211,15 @@ def convert_and_open(app, window, meter, name: str, tmp: Path, index: int) -> tu
     run_until(app, lambda: False, 0.5)
     meter.stop()
     window.document_opened.disconnect(opened.append)
-    shown = report(f"open {name}.mindir (load, summary, layout, outline, paint)", meter.gaps_ms, seconds)
+    shown = report(f"open {name}.mindir (load, summary, layout, outline, paint)", meter.gaps_ms, seconds, meter.ticks)
     return converted, shown
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="run each scenario this many times")
+    parser.add_argument("--why", action="store_true",
+                        help="also print every event delivery over 15 ms (receiver and event type) after each scenario")
     parser.add_argument("--in-process", action="store_true",
                         help="time benchmarks in the studio's process (the old way), not in its worker process")
     args = parser.parse_args(argv)
@@ -170,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
 
     bench_panel.RUN_IN_SUBPROCESS = not args.in_process
     print(f"benchmarks run {'in the studio process' if args.in_process else 'in a worker process'}", flush=True)
+    global EVENTS
+    if args.why:
+        EVENTS = EventTimes()
+        EVENTS.app = EVENTS.app_class()(sys.argv[:1])  # kept: ensure_app finds it
     app = ensure_app(offscreen=True)
     tmp = tempfile.TemporaryDirectory(prefix="gui-stall-")
     os.environ.setdefault("DSTUDIO_DATA_DIR", tmp.name)
