@@ -100,6 +100,14 @@ class Lowering:
         self.signature: tuple[list, list] = ([], [])
         #: initializer names of the network's parameters (the rest are constants rules made)
         self.param_names: list[str] = []
+        #: the ONNX opset the model declares: OPSET unless a rule needs a newer operator form
+        self.opset = OPSET
+
+    def require_opset(self, version: int, why: str) -> None:
+        """Declare that an emitted node needs ``version``; the whole model is raised to it at the end."""
+        if version > self.opset:
+            log.debug("lowering needs opset %d: %s", version, why)
+            self.opset = version
 
     # naming -----------------------------------------------------------------------
     def unique(self, hint: str) -> str:
@@ -246,7 +254,9 @@ class Lowering:
         graph.node.extend(self.nodes)
         graph.input.extend(inputs)
         graph.output.extend(outputs)
-        model.opset_import.add(domain="", version=OPSET)
+        if self.opset > OPSET:
+            raise_opset(model, self.opset)
+        model.opset_import.add(domain="", version=self.opset)
         model.producer_name = "deploy-studio"
         model.ir_version = 8
         model.metadata_props.add(key="source_format", value="mindir")
@@ -517,7 +527,7 @@ def _flatten(value: Value) -> list:
 
 
 # Bottom imports: these modules read the names above.
-from engine.formats.mindir.lower_output import _drop_pages, _fill_output_shapes, _sanitize, _spec  # noqa: E402
+from engine.formats.mindir.lower_output import _drop_pages, _fill_output_shapes, _sanitize, _spec, raise_opset  # noqa: E402
 from engine.formats.mindir.plumbing import PLUMBING, _is_int_item  # noqa: E402
 
 

@@ -53,6 +53,86 @@ def _fill_output_shapes(model: onnx.ModelProto) -> None:
             out.type.tensor_type.shape.SetInParent()
 
 
+#: Reductions whose axes are an attribute up to opset 17 and an optional input from opset 18
+#: (ReduceSum's moved at 13; the lowering writes it in that form already).
+_AXES_TO_INPUT_AT_18 = frozenset({"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                                  "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"})
+
+
+def raise_opset(model: onnx.ModelProto, version: int) -> int:
+    """Rewrite the opset-17 forms the lowering emitted into ``version`` (18) forms, in every graph.
+
+    The only operators whose form differs between opsets 17 and 18 among those the lowering
+    writes are the reductions above: an ``axes`` attribute becomes an int64 constant input
+    (a Constant node just before the reduction, so it is visible inside If/Loop bodies too);
+    an absent ``axes`` attribute stays absent (every axis, in both opsets). Other 18 changes
+    only add optional inputs or attributes. Returns how many nodes were rewritten.
+
+    Raises:
+        ValueError: ``version`` is not 18 (no other target is implemented).
+    """
+    if version != 18:
+        raise ValueError(f"raising a lowered model to opset {version} is not implemented (only 18)")
+    used = _all_names(model.graph)
+    counter = [0]
+
+    def fresh(base: str) -> str:
+        while True:
+            counter[0] += 1
+            name = f"{base}_axes18_{counter[0]}"
+            if name not in used:
+                used.add(name)
+                return name
+
+    def rewrite(graph: onnx.GraphProto) -> int:
+        count = nested = 0
+        out: list[onnx.NodeProto] = []
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    nested += rewrite(attr.g)
+                elif attr.type == onnx.AttributeProto.GRAPHS:
+                    nested += sum(rewrite(g) for g in attr.graphs)
+            axes = next((a for a in node.attribute if a.name == "axes"), None)
+            if node.op_type in _AXES_TO_INPUT_AT_18 and node.domain in ("", "ai.onnx") and axes is not None:
+                name = fresh(node.name or node.op_type)
+                values = np.array(list(axes.ints), np.int64)
+                out.append(onnx.helper.make_node("Constant", [], [name], name=name,
+                                                 value=onnx.numpy_helper.from_array(values, name)))
+                node.attribute.remove(axes)
+                del node.input[1:]
+                node.input.append(name)
+                count += 1
+            out.append(node)
+        if count:  # copies first: clearing a repeated field may release the messages it held
+            out = [_copy(n) for n in out]
+            del graph.node[:]
+            graph.node.extend(out)
+        return count + nested
+
+    return rewrite(model.graph)
+
+
+def _copy(node: onnx.NodeProto) -> onnx.NodeProto:
+    copy = onnx.NodeProto()
+    copy.CopyFrom(node)
+    return copy
+
+
+def _all_names(graph: onnx.GraphProto) -> set[str]:
+    names: set[str] = set()
+    for value in list(graph.input) + list(graph.output) + list(graph.initializer):
+        names.add(value.name)
+    for node in graph.node:
+        names.add(node.name)
+        names.update(node.input)
+        names.update(node.output)
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                names |= _all_names(sub)
+    return names
+
+
 def _spec(name: str, dims: list[int] | None, dtype: np.dtype | None):
     from engine.inputs import TensorSpec
 

@@ -135,20 +135,51 @@ def _axes(value: object, rank: int | None) -> list[int]:
     return [int(v) for v in value]  # type: ignore[union-attr]
 
 
+def _const_flag(ctx: NodeContext, i: int, name: str) -> bool:
+    """A boolean operand (keep_dims, skip_mode); one computed at run time is refused, not read as its default."""
+    if i < ctx.num_inputs and not ctx.is_const(i):
+        raise ctx.fail(f"{name} given at run time")
+    return bool(ctx.arg(i, name, False))
+
+
 def _reduce(onnx_op: str, axes_as_input: bool):
+    """MindSpore ReduceX(x, axis, keep_dims[, skip_mode]); ``axis`` empty means every axis
+    (ReduceSum with skip_mode: no reduction at all)."""
     def rule(ctx: NodeContext):
-        if ctx.num_inputs > 1 and not ctx.is_const(1):  # read as "no axes" it would reduce everything
-            raise ctx.fail("reduction axes given at run time")
+        keep = int(_const_flag(ctx, 2, "keep_dims"))
+        skip = onnx_op == "ReduceSum" and _const_flag(ctx, 3, "skip_mode")
+        if ctx.num_inputs > 1 and not ctx.is_const(1):
+            return _reduce_runtime_axes(ctx, onnx_op, keep, skip)
         rank = len(ctx.shape(0)) if ctx.shape(0) is not None else None
-        axes = _axes(ctx.arg(1, "axis", ()), rank)
-        keep = int(bool(ctx.arg(2, "keep_dims", False)))
+        raw = ctx.arg(1, "axis", ())
+        if skip and not _axes(raw, 0):
+            return ctx.emit("Identity", [ctx.tensor(0)])
+        axes = _axes(raw, rank)
         if not axes:
-            raise ctx.fail("reducing over all axes of a tensor of unknown rank")
+            if rank is None:  # no axes (attribute absent, input absent) reduces every axis in ONNX too
+                return ctx.emit(onnx_op, [ctx.tensor(0)], keepdims=keep)
+            if rank == 0:  # a scalar reduced over no axes is itself
+                return ctx.emit("Identity", [ctx.tensor(0)])
         if axes_as_input:
             return ctx.emit(onnx_op, [ctx.tensor(0), ctx.const_tensor(np.array(axes, np.int64), hint="axes")], keepdims=keep)
         return ctx.emit(onnx_op, [ctx.tensor(0)], axes=axes, keepdims=keep)
 
     return rule
+
+
+def _reduce_runtime_axes(ctx: NodeContext, onnx_op: str, keep: int, skip: bool):
+    """Axes as a tensor computed at run time: ONNX's axes input (ReduceSum's since opset 13, the
+    others' since 18, which raises the model's opset). An empty axes tensor reduces every axis in
+    both (MindSpore's skip_mode is ONNX's noop_with_empty_axes)."""
+    from onnx import TensorProto
+
+    axes = ctx.tensor(1)
+    dtype = ctx.dtype(1)
+    if dtype is None or np.dtype(dtype) != np.int64:
+        axes = ctx.emit("Cast", [axes], final=False, suffix="axes", to=TensorProto.INT64)
+    if onnx_op != "ReduceSum":
+        ctx.lo.require_opset(18, f"{ctx.node.op_type} with axes given at run time")
+    return ctx.emit(onnx_op, [ctx.tensor(0), axes], keepdims=keep, noop_with_empty_axes=1 if skip else None)
 
 
 # opset 17: ReduceSum takes axes as an input, the others as an attribute.
