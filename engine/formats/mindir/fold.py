@@ -10,7 +10,9 @@ Rewrite rules, in order:
     1. Model-local functions are inlined (the dynamo exporter may emit some).
     2. A node whose inputs are all constants, or whose output depends only on static
        shapes (``Shape``, ``Size``), is evaluated once and becomes a constant; the
-       constants it leaves unused go away. ``ConstantOfShape`` folds too.
+       constants it leaves unused go away. ``ConstantOfShape`` folds too, and sequence
+       ops whose items are known (``SequenceConstruct -> ConcatFromSequence``) become
+       tensor ops.
     3. Folded outputs over ``output_limit`` elements stay computed (memory), and inputs
        over ``keep_elements`` elements are never read (big weights are seen only as
        typed, shaped values), so the step costs the small tensors, not the weights.
@@ -21,13 +23,25 @@ Rewrite rules, in order:
        leaves BERT's token-type ids computed).
     6. Floating-point initializers of more than one element are weights: the folder sees
        them as typed inputs, so no fold renames a parameter (a checkpoint still binds).
+    7. Nodes are put back in the form the graph's opset has. onnxscript's sequence
+       rewrites (``SequenceConstruct -> ConcatFromSequence`` becomes ``Unsqueeze`` +
+       ``Concat``, ``SplitToSequence`` becomes ``Split`` [+ ``Squeeze``]) emit the
+       opset-13 ``Unsqueeze``/``Squeeze``/``Split`` with axes and sizes as inputs (and
+       opset 18's ``num_outputs``) whatever the graph imports; in an opset-11 graph
+       (MindSpore's ONNX export, yolov8n's ``Stack``) ONNX shape inference then knows
+       nothing past them. Below opset 13 a constant axes/split input becomes the
+       attribute; below 18 ``num_outputs`` goes (an even split is those opsets' default).
+    8. ``SplitToSequence`` with a 1-D ``split`` input and ``keepdims=0`` gets ``keepdims=1``
+       first: ONNX ignores keepdims when split is given (ONNX Runtime and onnx.reference
+       keep the axis), but onnxscript's rewrite squeezes it, a wrong shape. A scalar split
+       is left as is (onnxscript squeezes like ONNX Runtime; onnx.reference keeps the axis).
 
 Library versus hand code: rules 1-2 are onnxscript's optimizer
 (``onnxscript.optimizer.fold_constants`` with its node-level ONNX shape inference,
 evaluating with ``onnx.reference``) and onnx_ir's passes (inlining, unused-node removal,
 lifting ``Constant`` nodes). Hand-written here: rule 2's ``ConstantOfShape`` opt-in
 (onnxscript keeps it by default to keep files small), a cheap scan that skips the folder
-when no node can fold (resnet-style exports), rule 5, rules 3-4 (presenting big weights
+when no node can fold (resnet-style exports), rules 5, 7 and 8, rules 3-4 (presenting big weights
 as shaped graph inputs so the folder cannot read or copy them) and the hand-back of a
 weight-less folded graph plus the original initializers, by reference, to the writer.
 """
@@ -155,14 +169,20 @@ def _worth_folding(graph: onnx.GraphProto) -> bool:
     for node in graph.node:
         if node.op_type == "Constant" or (node.op_type == "Identity" and node.input and node.input[0] in known):
             known.update(node.output)  # the writer folds these itself (torch exports shared weights so)
-        elif node.op_type in ("Shape", "Size") or (node.input and all(not i or i in known for i in node.input)):
+        elif node.op_type in _ALWAYS_FOLD or (node.input and all(not i or i in known for i in node.input)):
             return True
     return False
+
+
+#: Ops that send the graph to the folder even with computed inputs: shape-only values, and the
+#: sequence ops onnxscript rewrites into tensor ops (yolov8n's ``Stack``), which MindIR has no form for.
+_ALWAYS_FOLD = frozenset({"Shape", "Size", "SequenceConstruct", "ConcatFromSequence", "SplitToSequence"})
 
 
 def _fold(light: onnx.ModelProto, keep_elements: int, output_limit: int) -> onnx.ModelProto:
     if not light.functions and not _worth_folding(light.graph):
         return light
+    _split_keeps_axis(light)
     import onnx_ir as ir
     from onnx_ir.passes import common
     import onnxscript.optimizer as oso
@@ -195,7 +215,90 @@ def _fold(light: onnx.ModelProto, keep_elements: int, output_limit: int) -> onnx
         finally:
             folder_log.setLevel(level)
     common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(irm)
-    return ir.serde.serialize_model(irm)
+    model = ir.serde.serialize_model(irm)
+    _to_own_opset(model)
+    return model
+
+
+#: Rule 7: the input that opset 13 made of an attribute, by op.
+_INPUT_TO_ATTR = {"Unsqueeze": "axes", "Squeeze": "axes", "Split": "split"}
+
+
+def _to_own_opset(model: onnx.ModelProto) -> int:
+    """Rule 7: opset-13/18 forms the folder wrote into an older graph become that opset's; returns how many."""
+    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if not version or version >= 18:
+        return 0
+    graph = model.graph
+    consts = {t.name: t for t in graph.initializer}
+    changed = 0
+    for node in _all_nodes(graph):
+        if node.domain not in ("", "ai.onnx") or node.op_type not in _INPUT_TO_ATTR:
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type == "Split" and "num_outputs" in attrs:
+            node.attribute.remove(attrs["num_outputs"])  # opsets 2-17 split evenly by the output count
+            changed += 1
+        name = node.input[1] if len(node.input) > 1 else ""
+        if version >= 13 or not name or name not in consts or _INPUT_TO_ATTR[node.op_type] in attrs:
+            continue  # a computed axes input stays: the writer refuses it, naming the node
+        values = [int(v) for v in onnx.numpy_helper.to_array(consts[name]).ravel()]
+        node.attribute.append(onnx.helper.make_attribute(_INPUT_TO_ATTR[node.op_type], values))
+        del node.input[1:]
+        changed += 1
+    if changed:
+        read = _names_read(graph) | {o.name for o in graph.output}
+        unused = [t for t in graph.initializer if t.name not in read]
+        for tensor in unused:
+            graph.initializer.remove(tensor)
+    return changed
+
+
+def _split_keeps_axis(model: onnx.ModelProto) -> int:
+    """Rule 8: ``keepdims=0`` is dropped where a 1-D ``split`` makes ONNX ignore it; returns how many."""
+    nodes = [n for n in _all_nodes(model.graph) if n.op_type == "SplitToSequence" and n.domain in ("", "ai.onnx")
+             and len(n.input) > 1 and n.input[1] and any(a.name == "keepdims" and a.i == 0 for a in n.attribute)]
+    if not nodes:
+        return 0
+    ranks = {t.name: len(t.dims) for t in model.graph.initializer}
+    for node in _all_nodes(model.graph):
+        value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+        if node.op_type == "Constant" and value is not None:
+            ranks[node.output[0]] = len(value.dims)
+        elif node.op_type == "Constant" and any(a.name in ("value_int", "value_float") for a in node.attribute):
+            ranks[node.output[0]] = 0
+        elif node.op_type == "Constant" and any(a.name in ("value_ints", "value_floats") for a in node.attribute):
+            ranks[node.output[0]] = 1
+    if any(n.input[1] not in ranks for n in nodes):  # a computed split: its rank from shape inference
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
+        except Exception:  # noqa: BLE001 - an unknown rank is handled below
+            inferred = []
+        for info in inferred:
+            if info.type.tensor_type.HasField("shape"):
+                ranks.setdefault(info.name, len(info.type.tensor_type.shape.dim))
+    changed = 0
+    for node in nodes:
+        rank = ranks.get(node.input[1])
+        if rank is None:
+            # onnxscript rewrites it only once the split's rank is known, which it may learn
+            # past this point: keep the axis as ONNX says (a scalar split is rank 0, known).
+            rank = 1
+        if rank == 1:
+            for attr in node.attribute:
+                if attr.name == "keepdims":
+                    attr.i = 1
+            changed += 1
+    return changed
+
+
+def _all_nodes(graph: onnx.GraphProto):
+    """The nodes of ``graph`` and of its subgraphs, depth first."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _all_nodes(sub)
 
 
 def _gather_elements(inputs: list, attrs: dict) -> list:
