@@ -590,4 +590,5 @@ def _load_rules() -> None:
         _rules_loaded = True
         from engine.formats.mindir import ops_array, ops_math, ops_nn, ops_rnn  # noqa: F401  (registration)
         from engine.formats.mindir import ops_ext  # noqa: F401  (2.x Ext, scalar and in-place primitives)
+        from engine.formats.mindir import ops_bits, ops_index  # noqa: F401  (bitwise, shifts, trig; scatter/gather)
         from engine.formats.mindir import control_flow  # noqa: F401  (If/Loop, scalar ops; after the op table)

@@ -21,8 +21,22 @@ def _ints(value: object) -> list[int]:
 def reshape(ctx: NodeContext):
     if ctx.is_const(1):
         shape = _ints(ctx.const(1))
-        return ctx.emit("Reshape", [ctx.tensor(0), ctx.const_tensor(np.array(shape, np.int64), hint="shape")])
+        out = ctx.emit("Reshape", [ctx.tensor(0), ctx.const_tensor(np.array(shape, np.int64), hint="shape")])
+        if not ctx.out_shape():  # the file often states no type here; later rules need at least the rank
+            ctx.lo.types.setdefault(out, (_resolved(shape, ctx.shape(0)), ctx.dtype(0)))
+        return out
     return ctx.emit("Reshape", [ctx.tensor(0), ctx.tensor(1)])
+
+
+def _resolved(shape: list[int], in_shape: list[int] | None) -> list[int]:
+    """A Reshape target with its -1 worked out when the input's size is static (-1 stays otherwise)."""
+    if shape.count(-1) != 1 or in_shape is None or any(d < 0 for d in in_shape):
+        return shape
+    known = int(np.prod([d for d in shape if d != -1]))
+    total = int(np.prod(in_shape))
+    if known <= 0 or total % known:
+        return shape
+    return [total // known if d == -1 else d for d in shape]
 
 
 @op("Flatten")
@@ -94,8 +108,31 @@ def gather_d(ctx: NodeContext):
 
 @op("Tile")
 def tile(ctx: NodeContext):
-    reps = ctx.const_tensor(np.array(_ints(ctx.arg(1, "multiples")), np.int64), hint="repeats")
-    return ctx.emit("Tile", [ctx.tensor(0), reps])
+    """Tile(x, multiples): more multiples than x has axes put leading 1s on x first (MindSpore's rule;
+    ONNX's Tile wants one repeat per axis). Multiples given at run time need their length static."""
+    x = ctx.tensor(0)
+    if ctx.is_const(1) or ctx.num_inputs < 2:
+        multiples = _ints(ctx.arg(1, "multiples"))
+        count = len(multiples)
+        reps = ctx.const_tensor(np.array(multiples, np.int64), hint="repeats")
+    else:
+        count = (ctx.shape(1) or [-1])[0] if len(ctx.shape(1) or []) == 1 else -1
+        if count < 0:
+            raise ctx.fail("multiples given at run time with no static length")
+        reps = ctx.tensor(1)
+        if np.dtype(ctx.dtype(1) or np.int64) != np.int64:
+            from onnx import TensorProto
+
+            reps = ctx.emit("Cast", [reps], final=False, suffix="repeats", to=TensorProto.INT64)
+    shape = ctx.shape(0)
+    if shape is None:
+        raise ctx.fail("input rank unknown")
+    if count < len(shape):
+        raise ctx.fail(f"{count} multiples for a rank-{len(shape)} input")
+    if count > len(shape):
+        lead = ctx.const_tensor(np.arange(count - len(shape), dtype=np.int64), hint="lead")
+        x = ctx.emit("Unsqueeze", [x, lead], final=False, suffix="lead")
+    return ctx.emit("Tile", [x, reps])
 
 
 @op("BroadcastTo")
@@ -142,9 +179,26 @@ def strided_slice(ctx: NodeContext):
         ctx.const_tensor(np.arange(len(begin), dtype=np.int64), hint="axes"),
         ctx.const_tensor(np.array(strides, np.int64), hint="steps"),
     ], final=not shrink, suffix="" if not shrink else "slice")
+    out = sliced
     if shrink:
-        return ctx.emit("Squeeze", [sliced, ctx.const_tensor(np.array(shrink, np.int64), hint="shrink")])
-    return sliced
+        out = ctx.emit("Squeeze", [sliced, ctx.const_tensor(np.array(shrink, np.int64), hint="shrink")])
+    in_shape = ctx.shape(0)
+    if not ctx.out_shape() and in_shape is not None and len(begin) <= len(in_shape):
+        # no type in the file (a slice of a weight inside an RNN): a MatMul after it needs the rank
+        dims = _sliced_dims(in_shape, starts, ends, strides)
+        ctx.lo.types.setdefault(out, ([d for k, d in enumerate(dims) if k not in shrink], ctx.dtype(0)))
+    return out
+
+
+def _sliced_dims(shape: list[int], starts: list[int], ends: list[int], steps: list[int]) -> list[int]:
+    """The shape a Slice of ``shape`` gives (-1 where the input dim is unknown)."""
+    dims = list(shape)
+    for k, (b, e, s) in enumerate(zip(starts, ends, steps)):
+        if dims[k] >= 0 and s != 0:
+            dims[k] = len(range(*slice(b, e, s).indices(dims[k])))
+        else:
+            dims[k] = -1
+    return dims
 
 
 @op("Shape", "TensorShape")
@@ -160,11 +214,25 @@ def shape(ctx: NodeContext):
 
 @op("OnesLike", "ZerosLike")
 def ones_like(ctx: NodeContext):
-    dims, dtype = ctx.shape(0), ctx.dtype(0)
-    if dims is None or any(d < 0 for d in dims) or dtype is None:
-        raise ctx.fail("needs a static input shape")
+    """A constant when the input's shape is static; else ConstantOfShape(Shape(x)) in x's dtype."""
+    dims, dtype = ctx.shape(0), ctx.dtype(0) or ctx.out_dtype()
     fill = np.ones if ctx.node.op_type == "OnesLike" else np.zeros
-    return ctx.emit("Identity", [ctx.const_tensor(fill(dims, dtype), hint="fill")])
+    if dims is not None and all(d >= 0 for d in dims) and dtype is not None:
+        out = ctx.emit("Identity", [ctx.const_tensor(fill(dims, dtype), hint="fill")])
+        ctx.lo.types.setdefault(out, (list(dims), np.dtype(dtype)))
+        return out
+    from onnx import numpy_helper
+
+    shape = ctx.emit("Shape", [ctx.tensor(0)], final=False, suffix="shape")
+    if dtype is not None:
+        out = ctx.emit("ConstantOfShape", [shape], value=numpy_helper.from_array(fill(1, dtype), "value"))
+        ctx.lo.types.setdefault(out, (dims, np.dtype(dtype)))
+        return out
+    # dtype unknown here (the file states no type for the input): 0 and 1 are exact in every
+    # dtype, so a float32 fill takes the input's dtype at run time.
+    filled = ctx.emit("ConstantOfShape", [shape], final=False, suffix="fill",
+                      value=numpy_helper.from_array(fill(1, np.float32), "value"))
+    return ctx.emit("CastLike", [filled, ctx.tensor(0)])
 
 
 @op("ResizeNearestNeighbor", "ResizeBilinear", "ResizeBilinearV2", "ResizeNearestNeighborV2")

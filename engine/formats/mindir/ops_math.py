@@ -219,9 +219,25 @@ def cast(ctx: NodeContext):
     return ctx.emit("Cast", [ctx.tensor(0)], to=helper.np_dtype_to_tensor_dtype(np.dtype(target)))
 
 
+# ONNX Runtime's CPU Where has no 16-bit integer, uint64 or bool kernel; these carry the same
+# values (uint64 as its bit pattern: int64 casts both ways wrap).
+_WHERE_WIDEN = {np.dtype(np.int16): np.int32, np.dtype(np.uint16): np.int32, np.dtype(np.uint64): np.int64,
+                np.dtype(np.bool_): np.uint8}
+
+
 @op("Select")
 def select(ctx: NodeContext):
-    return ctx.emit("Where", [ctx.tensor(0), ctx.tensor(1), ctx.tensor(2)])
+    cond, a, b = ctx.tensor(0), ctx.tensor(1), ctx.tensor(2)
+    dtype = ctx.dtype(1) or ctx.dtype(2) or ctx.out_dtype()
+    wide = _WHERE_WIDEN.get(np.dtype(dtype)) if dtype is not None else None
+    if wide is None:
+        return ctx.emit("Where", [cond, a, b])
+    from onnx import helper
+
+    to = helper.np_dtype_to_tensor_dtype(np.dtype(wide))
+    a, b = (ctx.emit("Cast", [v], final=False, suffix=f"wide{i}", to=to) for i, v in enumerate((a, b)))
+    y = ctx.emit("Where", [cond, a, b], final=False, suffix="where")
+    return ctx.emit("Cast", [y], to=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
 
 
 @op("ClipByValue", "Clip")

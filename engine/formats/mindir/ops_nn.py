@@ -58,11 +58,14 @@ def conv2d(ctx: NodeContext):
     _require_nchw(ctx, ctx.attr("format", "NCHW"))
     group = int(ctx.attr("group", ctx.attr("groups", 1)))
     pads = _conv_pads(ctx, _pad_mode(ctx.attr("pad_mode", "valid")))
-    return ctx.emit(
+    out = ctx.emit(
         "Conv", [ctx.tensor(0), ctx.tensor(1)],
         kernel_shape=_pair(ctx.attr("kernel_size")), strides=_pair(ctx.attr("stride", 1)),
         dilations=_pair(ctx.attr("dilation", 1)), group=group, **pads,
     )
+    if not ctx.out_shape():  # no type in the file: the rank is still 4 (a BiasAdd after it needs it)
+        ctx.lo.types.setdefault(out, ([-1] * 4, ctx.dtype(0)))
+    return out
 
 
 @op("Conv2DTranspose", "Conv2DBackpropInput")
