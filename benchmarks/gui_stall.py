@@ -44,6 +44,8 @@ class StallMeter:
 
         self.gaps_ms: list[float] = []
         self.ticks: list[float] = []
+        self.cpu_ms: list[float] = []  # the GUI thread's own CPU time in each gap: a load-independent proxy
+        self._cpu = time.thread_time()
         self._last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setInterval(5)
@@ -53,6 +55,9 @@ class StallMeter:
         now = time.perf_counter()
         self.gaps_ms.append((now - self._last) * 1e3)
         self.ticks.append(now)
+        cpu = time.thread_time()
+        self.cpu_ms.append((cpu - self._cpu) * 1e3)
+        self._cpu = cpu
         self._last = now
 
     def start(self) -> None:
@@ -61,6 +66,8 @@ class StallMeter:
         self.gaps_ms.clear()
         self._last = time.perf_counter()
         self.ticks[:] = [self._last]
+        self.cpu_ms.clear()
+        self._cpu = time.thread_time()
         self.timer.start()
 
     def stop(self) -> None:
@@ -71,8 +78,20 @@ class EventTimes:
     """With --why: the event deliveries (QApplication.notify, timed) inside each stall over the target."""
 
     def __init__(self) -> None:
+        import gc
+
         self.depth = 0
         self.events: list[tuple[float, float, int, str]] = []  # (start, ms, depth, what)
+        self._gc_start = 0.0
+        gc.callbacks.append(self._on_gc)  # cycle collections are stalls too
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_start = now
+        elif (now - self._gc_start) * 1e3 > 2:
+            self.events.append((self._gc_start, (now - self._gc_start) * 1e3, self.depth,
+                                f"gc.collect generation {info.get('generation')} ({info.get('collected')} freed)"))
 
     def app_class(self):
         from PySide6.QtWidgets import QApplication
@@ -101,7 +120,11 @@ class EventTimes:
         for _ in range(3):
             if obj is None:
                 break
-            name = obj.objectName() if hasattr(obj, "objectName") else ""
+            try:
+                name = obj.objectName() if hasattr(obj, "objectName") else ""
+            except RuntimeError:  # deleted while its event was delivered
+                parts.append(type(obj).__name__)
+                break
             parts.append(f"{type(obj).__name__}{'#' + name if name else ''}")
             obj = obj.parent() if hasattr(obj, "parent") else None
         return " < ".join(parts)
@@ -126,7 +149,7 @@ def run_until(app, done, timeout_s: float = 600.0) -> None:
         time.sleep(0.001)
 
 
-def report(label: str, gaps: list[float], seconds: float, ticks: list[float] = ()) -> float:
+def report(label: str, gaps: list[float], seconds: float, ticks: list[float] = (), cpu: list[float] = ()) -> float:
     """Print one scenario's figures; return its longest stall in ms."""
     import numpy as np
 
@@ -137,6 +160,8 @@ def report(label: str, gaps: list[float], seconds: float, ticks: list[float] = (
         verdict += ", too short to judge"
     print(f"{label:<58} {seconds:6.2f} s  ticks {arr.size:5d}  longest {worst:6.1f} ms  "
           f"p99 {np.percentile(arr, 99):6.1f} ms  median {np.median(arr):4.1f} ms  [{verdict}]", flush=True)
+    if len(cpu):
+        print(f"{'':<58} GUI thread's own CPU time: most in one gap {max(cpu):6.1f} ms", flush=True)
     if EVENTS is not None:
         EVENTS.flush(list(ticks))
     return worst
@@ -170,7 +195,7 @@ def bench(app, window, meter, model: Path, label: str, *, iterations: int | None
     run_until(app, lambda: False, 0.3)  # what the end of the run queued (colouring, centring) counts too
     meter.stop()
     panel.run_finished.disconnect(finished.append)
-    return report(f"{label} ({panel.plot.point_count()} plotted)", meter.gaps_ms, seconds, meter.ticks)
+    return report(f"{label} ({panel.plot.point_count()} plotted)", meter.gaps_ms, seconds, meter.ticks, meter.cpu_ms)
 
 
 def convert_and_open(app, window, meter, name: str, tmp: Path, index: int) -> tuple[float, float]:
@@ -193,8 +218,10 @@ def convert_and_open(app, window, meter, name: str, tmp: Path, index: int) -> tu
     window.runner.start("stall", f"Convert {name}", work, on_result=done.append, on_error=done.append)
     run_until(app, lambda: bool(done))
     meter.stop()
+    if isinstance(done[0], BaseException):
+        raise SystemExit(f"converting {source} failed: {done[0]}")
     converted = report(f"convert {name}.mindir -> ONNX x{done[0]} ({out.stat().st_size / 1e6:.1f} MB)",
-                       meter.gaps_ms, time.perf_counter() - t0, meter.ticks)
+                       meter.gaps_ms, time.perf_counter() - t0, meter.ticks, meter.cpu_ms)
 
     for i in reversed(range(window.tabs.count())):  # open it afresh each repeat
         if window.documents()[i].path == source:
@@ -211,13 +238,14 @@ def convert_and_open(app, window, meter, name: str, tmp: Path, index: int) -> tu
     run_until(app, lambda: False, 0.5)
     meter.stop()
     window.document_opened.disconnect(opened.append)
-    shown = report(f"open {name}.mindir (load, summary, layout, outline, paint)", meter.gaps_ms, seconds, meter.ticks)
+    shown = report(f"open {name}.mindir (load, summary, layout, outline, paint)", meter.gaps_ms, seconds, meter.ticks, meter.cpu_ms)
     return converted, shown
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="run each scenario this many times")
+    parser.add_argument("--only", default="", help="run only the scenarios whose name contains this (bench, profiled, convert, open)")
     parser.add_argument("--why", action="store_true",
                         help="also print every event delivery over 15 ms (receiver and event type) after each scenario")
     parser.add_argument("--in-process", action="store_true",
@@ -251,8 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         for key, kwargs in (("benchmark lenet5, 1,000 iterations", dict(iterations=1000)),
                             ("benchmark lenet5, 2 s", dict(duration_s=2.0)),
                             ("profiled benchmark mobilenetv2_small, 1,000 it.", dict(iterations=1000, profile=True))):
+            if args.only and args.only not in key:
+                continue
             model = mobilenet if "mobilenet" in key else lenet
             worst.setdefault(key, []).append(bench(app, window, meter, model, key, **kwargs))
+        if args.only and args.only not in ("convert", "open"):
+            continue
         converted, shown = convert_and_open(app, window, meter, name, Path(tmp.name), i)
         worst.setdefault(f"convert {name}", []).append(converted)
         worst.setdefault(f"open {name}", []).append(shown)

@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,16 @@ class LatencyBuffer:
 
 
 def style_plot(plot: pg.PlotWidget) -> None:
-    """Follow the widget palette (light or dark) instead of pyqtgraph's black default."""
+    """Follow the widget palette (light or dark) instead of pyqtgraph's black default; cache the axes.
+
+    An axis repaints its ticks, labels and grid from a QPicture whose text is shaped again on every
+    replay: about 3-6 ms per plot and paint, on every streaming refresh. Cached as a device pixmap
+    it is a blit (0.3 ms) until pyqtgraph calls ``update()`` on it, which it does whenever the
+    range, ticks or labels change.
+    """
     palette = plot.palette()
+    for name in ("left", "bottom", "top", "right"):
+        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     plot.setBackground(palette.color(QPalette.ColorRole.Base))
     text = palette.color(QPalette.ColorRole.Text)
     for name in ("left", "bottom"):

@@ -40,10 +40,13 @@ class OutlineView(QWidget):
         self.tree.setAlternatingRowColors(True)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        # Widths are fitted once per outline (and on a change of width), never by ResizeToContents:
+        # that mode measures every visible row through the Python model on each layout change,
+        # 10-15 ms whenever a dock beside it opens or a profile colours the rows.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.resizeSection(0, 170)
-        for column in (1, 2, 3):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self._content_widths: list[int] = []
+        self._fitted_width = -1
         # Long names keep both ends ("layer4.1...conv2"): the tail is what tells nodes apart.
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.selectionModel().currentChanged.connect(self._on_current)
@@ -67,7 +70,8 @@ class OutlineView(QWidget):
         elif summary is None:
             self.placeholder.setText("Open a model (Ctrl+O) or drop one on the window.")
         self._expand_default()
-        self._fit_name_column()
+        self._content_widths = []
+        self._fit_columns()
 
     def _expand_default(self) -> None:
         for key in ("inputs", "outputs", "nodes"):
@@ -83,15 +87,29 @@ class OutlineView(QWidget):
         else:
             self.tree.collapseAll()
             self._expand_default()
+        self._content_widths = []  # other rows are in view now
+        self._fit_columns()
 
-    def _fit_name_column(self) -> None:
-        """Names get what they need up to 55% of the width, so the other columns stay in view."""
-        wanted = self.tree.sizeHintForColumn(0) + 12
-        self.tree.setColumnWidth(0, max(120, min(wanted, int(self.tree.viewport().width() * 0.55))))
+    def _fit_columns(self, *, force: bool = True) -> None:
+        """Type, Shape and Size get what their values need; Name gets the rest (at least 120 px,
+        elided in the middle beyond that), so every column stays in view at the dock's width."""
+        width = self.tree.viewport().width()
+        if not force and width == self._fitted_width:
+            return  # only the height changed (a dock below opened): nothing to fit
+        self._fitted_width = width
+        widths = self._content_widths
+        if not widths:  # measured once per outline (the rows in view, through the model), once it is shown
+            widths = [max(self.tree.sizeHintForColumn(c), self.tree.header().sectionSizeHint(c)) + 8 for c in range(4)]
+            if self.tree.isVisible():
+                self._content_widths = widths
+        name, *others = widths
+        for column, wanted in enumerate(others, start=1):
+            self.tree.setColumnWidth(column, wanted)
+        self.tree.setColumnWidth(0, max(120, min(name + 4, width - sum(others))))
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
-        self._fit_name_column()
+        self._fit_columns(force=False)
 
     def select_node(self, node_id: str) -> None:
         """Follow a graph selection: reveal and select the node's row without re-emitting."""

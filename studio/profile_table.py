@@ -43,7 +43,9 @@ class ProfileTableWidget(QTableWidget):
         self.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.setTabKeyNavigation(False)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fitted once per profile (set_profile): ResizeToContents measured every row again on each
+        # layout change of the panel around it.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.cellClicked.connect(lambda row, _col: self._choose(row))
         self.profile: Any = None
@@ -53,6 +55,7 @@ class ProfileTableWidget(QTableWidget):
         self.profile = profile
         self.setSortingEnabled(False)
         nodes = list(profile.by_node) if profile is not None else []
+        nodes.sort(key=lambda o: -o.total_us)  # already in the shown order: sorting it costs few comparisons
         runs = max(getattr(profile, "iterations", 1) or 1, 1)
         self.setRowCount(len(nodes))
         for row, o in enumerate(nodes):
@@ -66,6 +69,8 @@ class ProfileTableWidget(QTableWidget):
             self.setItem(row, 4, _NumberItem(o.calls, f"{o.calls:,}"))
         self.setSortingEnabled(True)
         self.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+        for column in range(1, self.columnCount()):
+            self.resizeColumnToContents(column)
 
     def rows(self) -> list[list[str]]:
         return [[self.item(r, c).text() for c in range(self.columnCount())] for r in range(self.rowCount())]

@@ -353,3 +353,21 @@ def test_cycle_collection_runs_only_on_the_gui_thread(window):
 
     assert not gc.isenabled()
     assert workers._gui_gc is not None and workers._gui_gc.timer.isActive()
+
+
+def test_outline_columns_stay_in_view_and_fit_once(qtbot, window, monkeypatch):
+    """Every outline column is in view at the dock's width; a change of height measures nothing."""
+    open_by_drop(qtbot, window, DATA / "mobilenetv2_small" / "model.mindir")
+    tree = window.outline.tree
+    qtbot.waitUntil(lambda: tree.isVisible() and tree.viewport().width() > 0)
+    widths = [tree.columnWidth(c) for c in range(4)]
+    assert sum(widths) <= tree.viewport().width()  # the Size column is not off-screen
+    for column in (1, 2, 3):  # Type, Shape and Size are not cut
+        assert widths[column] >= tree.sizeHintForColumn(column)
+    measured: list[int] = []
+    original = type(tree).sizeHintForColumn
+    monkeypatch.setattr(type(tree), "sizeHintForColumn", lambda self, c: measured.append(c) or original(self, c))
+    window.outline.resize(window.outline.width(), window.outline.height() - 40)  # a dock below opened
+    QApplication.processEvents()
+    assert measured == []
+    assert [tree.columnWidth(c) for c in range(4)] == widths
