@@ -21,6 +21,11 @@ COLUMNS = ("Name", "Type", "Shape", "Size")
 PAYLOAD_ROLE = Qt.ItemDataRole.UserRole + 1
 KIND_ROLE = Qt.ItemDataRole.UserRole + 2
 
+_DISPLAY, _TOOLTIP, _FOREGROUND, _DECORATION, _ALIGNMENT = (
+    int(r.value) for r in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.ForegroundRole,
+                           Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.TextAlignmentRole))
+_ROLES = frozenset((_DISPLAY, _TOOLTIP, _FOREGROUND, _DECORATION, _ALIGNMENT, int(PAYLOAD_ROLE), int(KIND_ROLE)))
+_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 _ICONS = {"input": "tensor", "output": "tensor", "param": "params", "op": "node", "node": "node",
           "section": "info", "plumbing": "node"}
 
@@ -189,27 +194,29 @@ class OutlineModel(QAbstractItemModel):
         return len(COLUMNS)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # A painted cell asks for about ten roles; most get None at once (plain ints: the view
+        # paints some 40 rows x 4 columns per frame through this Python method).
+        if role not in _ROLES or not index.isValid():
             return None
-        item = self.item(index)
-        if role == Qt.ItemDataRole.ToolTipRole and item.reason:
-            return item.reason if item.kind in ("plumbing", "section") else f"not converted to ONNX: {item.reason}"
-        if role == Qt.ItemDataRole.ToolTipRole and item.kind == "node" and isinstance(item.payload, str) \
-                and index.column() == 0 and item.payload != item.columns[0]:
-            return f"{item.columns[0]}\nin the file: {item.payload}"
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return item.columns[index.column()] if index.column() < len(item.columns) else ""
-        if role == Qt.ItemDataRole.ForegroundRole and item.error:
-            return QColor(UNLOWERED_COLOR)
-        if role == Qt.ItemDataRole.DecorationRole and index.column() == 0 and item.kind in _ICONS:
-            return icon(_ICONS[item.kind])
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 3:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item = index.internalPointer()
+        column = index.column()
+        if role == _DISPLAY:
+            return item.columns[column] if column < len(item.columns) else ""
+        if role == _TOOLTIP:
+            if item.reason:
+                return item.reason if item.kind in ("plumbing", "section") else f"not converted to ONNX: {item.reason}"
+            if item.kind == "node" and column == 0 and isinstance(item.payload, str) and item.payload != item.columns[0]:
+                return f"{item.columns[0]}\nin the file: {item.payload}"
+            return item.columns[column] if column < len(item.columns) else ""
+        if role == _FOREGROUND:
+            return QColor(UNLOWERED_COLOR) if item.error else None
+        if role == _DECORATION:
+            return icon(_ICONS[item.kind]) if column == 0 and item.kind in _ICONS else None
+        if role == _ALIGNMENT:
+            return _RIGHT if column == 3 else None
         if role == PAYLOAD_ROLE:
             return item.payload
-        if role == KIND_ROLE:
-            return item.kind
-        return None
+        return item.kind  # KIND_ROLE
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
