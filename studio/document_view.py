@@ -125,7 +125,7 @@ class DocumentView(QWidget):
         self.stack.addWidget(self.graph_view)
         from studio.graph_toolbar import GraphToolsWidget  # direction, minimap, export (graph_toolbar.py)
 
-        self.graph_tools = GraphToolsWidget(self.graph_view, self)
+        self.graph_tools = GraphToolsWidget(self.graph_view, self, settings=getattr(self.parent(), "settings", None))
         self.bar.insertWidget(self.bar.count() - 3, self.graph_tools)  # before zoom out / in / fit
 
     # Graph --------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMenu, QToolButton, QWidget
@@ -25,9 +26,14 @@ class GraphToolsWidget(QWidget):
     exported = Signal(str)
     export_failed = Signal(str)
 
-    def __init__(self, view: GraphView, parent: QWidget | None = None) -> None:
+    #: where the person's choices are kept (a :class:`studio.settings.Settings` key each).
+    DIRECTION_KEY = "graph/direction"
+    MINIMAP_KEY = "graph/minimap"
+
+    def __init__(self, view: GraphView, parent: QWidget | None = None, settings: Any = None) -> None:
         super().__init__(parent)
         self.view = view
+        self.settings = settings
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -36,7 +42,7 @@ class GraphToolsWidget(QWidget):
         self.horizontal.setIcon(icon("layout-horizontal"))
         self.horizontal.setCheckable(True)
         self.horizontal.setToolTip("Left to right: lay the graph out horizontally instead of top to bottom")
-        self.horizontal.toggled.connect(lambda on: view.set_direction("LR" if on else "TB"))
+        self.horizontal.toggled.connect(self._on_horizontal)
         view.direction_changed.connect(self._on_direction)
         self.minimap = QToolButton(self)
         self.minimap.setText("Minimap")
@@ -44,7 +50,7 @@ class GraphToolsWidget(QWidget):
         self.minimap.setCheckable(True)
         self.minimap.setChecked(True)
         self.minimap.setToolTip("Minimap: an overview of the whole graph in the corner")
-        self.minimap.toggled.connect(view.minimap.set_enabled_by_user)
+        self.minimap.toggled.connect(self._on_minimap)
         self.export = QToolButton(self)
         self.export.setText("Export image")
         self.export.setIcon(icon("export"))
@@ -59,6 +65,21 @@ class GraphToolsWidget(QWidget):
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
             layout.addWidget(button)
         self.folder = Path.home()
+        if settings is not None:  # the last choices, for every graph opened since
+            if str(settings.value(self.DIRECTION_KEY, "TB")) == "LR":
+                self.horizontal.setChecked(True)
+            if str(settings.value(self.MINIMAP_KEY, "true")).lower() in ("false", "0"):
+                self.minimap.setChecked(False)
+
+    def _on_horizontal(self, on: bool) -> None:
+        self.view.set_direction("LR" if on else "TB")
+        if self.settings is not None:
+            self.settings.set_value(self.DIRECTION_KEY, "LR" if on else "TB")
+
+    def _on_minimap(self, on: bool) -> None:
+        self.view.minimap.set_enabled_by_user(on)
+        if self.settings is not None:
+            self.settings.set_value(self.MINIMAP_KEY, "true" if on else "false")
 
     def export_dialog(self, suffix: str) -> None:
         """Ask where to save, then export."""

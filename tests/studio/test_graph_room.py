@@ -224,3 +224,27 @@ def test_outline_filter_expands_matches(qtbot, window):
     outline.filter.setText("")
     nodes = proxy.mapFromSource(outline.model.section("nodes"))
     assert outline.tree.isExpanded(nodes)
+
+
+def test_layout_direction_and_minimap_are_remembered(qtbot, tmp_path, monkeypatch):
+    """The chosen direction and minimap apply to every graph opened after, in this window and the next."""
+    monkeypatch.setenv("DSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    window = _window(qtbot, tmp_path)
+    _, view = _open(qtbot, window, LENET / "model.onnx")
+    with qtbot.waitSignal(view.graph_view.direction_changed, timeout=30_000):
+        view.graph_tools.horizontal.click()
+    view.graph_tools.minimap.click()
+    _, other = _open(qtbot, window, LENET / "model.mindir")  # another tab opens left to right, no minimap
+    qtbot.waitUntil(lambda: other.graph_view.graph.direction == "LR", timeout=30_000)
+    assert other.graph_tools.horizontal.isChecked() and not other.graph_tools.minimap.isChecked()
+    assert not other.graph_view.minimap.isVisible()
+    window.close()
+
+    again = _window(qtbot, tmp_path)  # the next session, same settings file
+    _, view = _open(qtbot, again, LENET / "model.onnx")
+    qtbot.waitUntil(lambda: view.graph_view.graph.direction == "LR", timeout=30_000)
+    assert view.graph_tools.horizontal.isChecked() and not view.graph_tools.minimap.isChecked()
+    view.graph_tools.horizontal.click()  # back to top-to-bottom: remembered too
+    qtbot.waitUntil(lambda: view.graph_view.graph.direction == "TB", timeout=30_000)
+    assert again.settings.value("graph/direction") == "TB"
+    again.close()
