@@ -430,6 +430,15 @@ class BenchPanel(QWidget):
     def show_stats(self, result: Any) -> None:
         """Statistics, warnings, title and per-layer table of one run."""
         self.results.show_result(result, self._title_for(result))
+        self.relabel_profile(self.window.current_view())
+
+    def relabel_profile(self, view: Any) -> None:
+        """Name the per-layer rows as the graph does (``layer1.0.conv1``), once ``view``'s canonical graph
+        exists (it is built when the profile colours it); ONNX Runtime's names stay in the tooltips."""
+        profile = self.profile_table.profile
+        if view is None or profile is None or view is not self.window.current_view() or not hasattr(view, "display_names"):
+            return
+        self.profile_table.relabel(view.display_names([o.name for o in profile.by_node]))
 
     def clear_stats(self) -> None:
         self.results.clear(tables=False)

@@ -173,31 +173,38 @@ def parameter_array(model: Model, name: str) -> np.ndarray | None:
 _RUNTIME_SUFFIX = re.compile(r"(_nchwc|_token_\d+|_kernel_time)+$")
 
 
-def match_node_names(values: dict[str, float], names: Iterable[str]) -> dict[str, float]:
+def match_node_names(values: dict[str, float], names: Iterable[str],
+                     outputs: dict[str, str] | None = None) -> dict[str, float]:
     """Map runtime node names onto graph node names; values that land on one node are summed.
 
     ONNX Runtime profiles the graph after its own optimisations, so a node may be reported as
     ``24_nchwc`` (re-laid out) or under the name of the node a fusion kept (``3-...-op0`` for the
     graph's ``3-...-op0Clip``). Exact names win; then the name without runtime suffixes; then
-    the one graph name that extends it (not by a digit, so ``2`` never matches ``24Conv``).
+    the one graph name that extends it (not by a digit, so ``2`` never matches ``24Conv``); then,
+    with ``outputs`` (tensor name -> the node name producing it), the node whose output the
+    runtime named a fused node after (ONNX Runtime names Conv+BatchNorm+Clip after the Clip's
+    output tensor).
     """
     ordered = sorted(set(names))
     exact = set(ordered)
     out: dict[str, float] = {}
     for raw, value in values.items():
-        name = resolve_node_name(raw, ordered, exact)
+        name = resolve_node_name(raw, ordered, exact, outputs)
         if name is not None:
             out[name] = out.get(name, 0.0) + float(value)
     return out
 
 
-def resolve_node_name(raw: str, ordered: list[str], exact: set[str]) -> str | None:
+def resolve_node_name(raw: str, ordered: list[str], exact: set[str],
+                      outputs: dict[str, str] | None = None) -> str | None:
     """The graph node name ``raw`` (a runtime's name for it) stands for, or None; see match_node_names."""
     if raw in exact:
         return raw
     stem = _RUNTIME_SUFFIX.sub("", raw)
     if stem in exact:
         return stem
+    if outputs and stem in outputs:
+        return outputs[stem]
     i = bisect.bisect_left(ordered, stem)
     hits = []
     while i < len(ordered) and ordered[i].startswith(stem) and len(hits) < 2:

@@ -32,10 +32,12 @@ class DocumentView(QWidget):
     Signals:
         node_selected(str): a node was clicked in the graph or found by search.
         mode_changed(str): the graph shown is now "source" or "canonical".
+        colors_applied(): the graph was coloured by runtime node names (a profile, parity errors).
     """
 
     node_selected = Signal(str)
     mode_changed = Signal(str)
+    colors_applied = Signal()
 
     def __init__(self, document: Document, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -279,16 +281,38 @@ class DocumentView(QWidget):
             return
         values, label, select, select_hottest = pending
         by_name = {n.name: n.id for n in graph.nodes}
-        mapped = match_node_names(values, by_name)
+        outputs = _outputs(graph)
+        mapped = match_node_names(values, by_name, outputs)
         ids = {by_name[k]: v for k, v in mapped.items()}
         self.node_values, self.values_label = ids, label
         self.graph_view.color_by(ids or None, label)
         target = None
         if select:
-            name = resolve_node_name(select, sorted(by_name), set(by_name))
+            name = resolve_node_name(select, sorted(by_name), set(by_name), outputs)
             target = by_name.get(name) if name else (select if select in graph else None)
         elif select_hottest and ids:
             target = max(ids, key=ids.__getitem__)
         if target:
             self.select_node(target)
         self.pending_colors = None
+        self.colors_applied.emit()
+
+    def display_names(self, runtime_names: list[str]) -> dict[str, str]:
+        """The name a person reads (``layer1.0.conv1``) for each runtime node name that resolves to a node
+        of the canonical graph with such a name; empty until that graph is laid out."""
+        graph = self.document.graphs.get("canonical")
+        if graph is None:
+            return {}
+        by_name = {n.name: n for n in graph.nodes}
+        ordered, exact, outputs = sorted(by_name), set(by_name), _outputs(graph)
+        out = {}
+        for raw in runtime_names:
+            name = resolve_node_name(raw, ordered, exact, outputs)
+            if name is not None and by_name[name].display_name and by_name[name].display_name != raw:
+                out[raw] = by_name[name].display_name
+        return out
+
+
+def _outputs(graph: Any) -> dict[str, str]:
+    """Tensor name -> the name of the op node producing it (runtimes name fused nodes after a tensor)."""
+    return {out: n.name for n in graph.nodes if n.kind == "op" for out in n.outputs}

@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, document: Document) -> None:
         view = DocumentView(document, self.runner, self)
         view.node_selected.connect(self._on_node_selected)
+        view.colors_applied.connect(lambda v=view: self.bench.relabel_profile(v))
         if view.graph_view is not None:  # a weight clicked inside a node: its values and statistics
             view.graph_view.weight_selected.connect(self.properties.show_weight)
         view.mode_changed.connect(lambda mode, v=view: self._on_mode_changed(v, mode))

@@ -61,6 +61,7 @@ class ProfileTableWidget(QTableWidget):
         for row, o in enumerate(nodes):
             per_run = o.total_us / runs
             name = QTableWidgetItem(o.name)
+            name.setData(Qt.ItemDataRole.UserRole, o.name)  # the runtime's name: what node_chosen emits
             name.setToolTip(o.name)
             self.setItem(row, 0, name)
             self.setItem(row, 1, QTableWidgetItem(o.op_type))
@@ -72,10 +73,20 @@ class ProfileTableWidget(QTableWidget):
         for column in range(1, self.columnCount()):
             self.resizeColumnToContents(column)
 
+    def relabel(self, names: dict[str, str]) -> None:
+        """Show each node under the name a person reads (``names``: runtime name -> graph name);
+        the runtime's own name stays in the tooltip and is what a click selects by."""
+        for row in range(self.rowCount()):
+            item = self.item(row, 0)
+            raw = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+            if raw in names:
+                item.setText(names[raw])
+                item.setToolTip(f"{names[raw]}\nONNX Runtime's name: {raw}")
+
     def rows(self) -> list[list[str]]:
         return [[self.item(r, c).text() for c in range(self.columnCount())] for r in range(self.rowCount())]
 
     def _choose(self, row: int) -> None:
         item = self.item(row, 0)
         if item is not None:
-            self.node_chosen.emit(item.text())
+            self.node_chosen.emit(item.data(Qt.ItemDataRole.UserRole) or item.text())

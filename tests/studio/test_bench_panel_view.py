@@ -120,3 +120,41 @@ def test_environment_knobs_reach_the_run(qtbot, lenet_window):
     with qtbot.waitSignal(bench.run_finished, timeout=120_000) as blocker:
         bench.run()
     assert blocker.args[0].options["env"] == {"DSTUDIO_TEST_KNOB": "1"}
+
+
+def test_per_layer_rows_of_a_mindir_read_as_the_graph_names_them(qtbot, window):
+    """A profiled MindIR's rows show the graph's names (``conv1``), not ONNX Runtime's; a click still selects."""
+    path = Path(__file__).resolve().parents[1] / "data" / "mindspore" / "mobilenetv2_small" / "model.mindir"
+    with qtbot.waitSignal(window.document_opened, timeout=60_000):
+        window.open_files([path])
+    bench = window.bench
+    bench.warmup.setValue(1)
+    bench.iterations.setValue(5)
+    bench.profile.setChecked(True)
+    view = window.current_view()
+    with qtbot.waitSignal(view.colors_applied, timeout=120_000):
+        bench.run()
+    qtbot.waitUntil(lambda: bench.profile_table.rowCount() > 0, timeout=10_000)
+    table = bench.profile_table
+    graph = view.document.graphs["canonical"]
+    readable = {n.display_name: n for n in graph.nodes if n.display_name}
+    runtime = {n.name for n in graph.nodes}
+    rows = [table.item(r, 0) for r in range(table.rowCount())]
+    relabelled = [item for item in rows if item.text() in readable and item.text() not in runtime]
+    assert len(relabelled) >= len(rows) // 2  # most rows read like the graph (some are runtime-only nodes)
+    item = relabelled[0]
+    raw = item.data(Qt.ItemDataRole.UserRole)
+    assert raw != item.text() and raw in item.toolTip()
+    table.cellClicked.emit(item.row(), 0)
+    qtbot.waitUntil(lambda: view.selected_node() is not None, timeout=10_000)
+    assert graph.node(view.selected_node()).display_name == item.text()
+
+
+def test_runtime_names_of_fused_nodes_resolve_through_their_output_tensor():
+    from studio.document import match_node_names
+
+    names = ["conv", "bn", "act", "act2"]
+    outputs = {"y:1": "conv", "y:2": "bn", "y:3": "act"}
+    got = match_node_names({"y:3_nchwc": 2.0, "conv": 1.0, "act2_kernel_time": 0.5, "unknown": 9.0}, names, outputs)
+    assert got == {"act": 2.0, "conv": 1.0, "act2": 0.5}
+    assert match_node_names({"y:3_nchwc": 2.0}, names) == {}  # without the outputs nothing guesses
