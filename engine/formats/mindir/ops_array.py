@@ -22,7 +22,7 @@ def reshape(ctx: NodeContext):
     if ctx.is_const(1):
         shape = _ints(ctx.const(1))
         out = ctx.emit("Reshape", [ctx.tensor(0), ctx.const_tensor(np.array(shape, np.int64), hint="shape")])
-        if not ctx.out_shape():  # the file often states no type here; later rules need at least the rank
+        if not ctx.node.out_types:  # the file often states no type here; later rules need at least the rank
             ctx.lo.types.setdefault(out, (_resolved(shape, ctx.shape(0)), ctx.dtype(0)))
         return out
     return ctx.emit("Reshape", [ctx.tensor(0), ctx.tensor(1)])
@@ -183,7 +183,7 @@ def strided_slice(ctx: NodeContext):
     if shrink:
         out = ctx.emit("Squeeze", [sliced, ctx.const_tensor(np.array(shrink, np.int64), hint="shrink")])
     in_shape = ctx.shape(0)
-    if not ctx.out_shape() and in_shape is not None and len(begin) <= len(in_shape):
+    if not ctx.node.out_types and in_shape is not None and len(begin) <= len(in_shape):
         # no type in the file (a slice of a weight inside an RNN): a MatMul after it needs the rank
         dims = _sliced_dims(in_shape, starts, ends, strides)
         ctx.lo.types.setdefault(out, ([d for k, d in enumerate(dims) if k not in shrink], ctx.dtype(0)))

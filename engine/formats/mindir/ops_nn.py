@@ -63,7 +63,7 @@ def conv2d(ctx: NodeContext):
         kernel_shape=_pair(ctx.attr("kernel_size")), strides=_pair(ctx.attr("stride", 1)),
         dilations=_pair(ctx.attr("dilation", 1)), group=group, **pads,
     )
-    if not ctx.out_shape():  # no type in the file: the rank is still 4 (a BiasAdd after it needs it)
+    if not ctx.node.out_types:  # no type in the file: the rank is still 4 (a BiasAdd after it needs it)
         ctx.lo.types.setdefault(out, ([-1] * 4, ctx.dtype(0)))
     return out
 
