@@ -409,3 +409,17 @@ def test_rnn_weights_sliced_in_the_graph_lower(tmp_path):
                           [helper.make_tensor_value_info("h", TensorProto.FLOAT, None)], initializer=init),
         opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(_run(lowered, {"x": x})[0], sess.run(None, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("largest,axis", [(1, -1), (0, 0)])
+def test_top_k_round_trip(tmp_path, largest, axis):
+    """TopK with a constant k (the writer moves the axis last and negates for smallest); ties lower index first."""
+    x = np.array([[3, 1, 3, 2], [0, 5, 5, 1], [2, 2, 2, 2]], np.float32)
+    node = helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=axis, largest=largest)
+    init = [numpy_helper.from_array(np.array([2], np.int64), "k")]
+    lowered = _round_trip(tmp_path, [node], {"x": x}, [("v", TensorProto.FLOAT), ("i", TensorProto.INT64)], init)
+    order = np.argsort(-x if largest else x, axis=axis, kind="stable")
+    index = np.take(order, [0, 1], axis=axis)
+    values, indices = _run(lowered, {"x": x})
+    np.testing.assert_array_equal(indices, index)
+    np.testing.assert_array_equal(values, np.take_along_axis(x, index, axis))

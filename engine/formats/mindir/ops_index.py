@@ -112,3 +112,23 @@ def _through(ctx: NodeContext, onnx_op: str, x: str, indices: str, updates: str,
     updates = ctx.emit("Cast", [updates], final=False, suffix="wide_updates", to=to)
     y = ctx.emit(onnx_op, [x, indices, updates], final=False, suffix="scatter", reduction=reduction, **attrs)
     return ctx.emit("Cast", [y], to=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+
+
+@op("TopK")
+def top_k(ctx: NodeContext):
+    """TopK(x, k[, sorted]) -> (values, int32 indices): the k largest along the last axis.
+
+    MindSpore returns equal values lower index first, as ONNX's TopK does; an unsorted
+    request is given sorted (any order is allowed then).
+    """
+    if ctx.is_const(1):
+        k = ctx.const_tensor(np.array([int(np.asarray(ctx.const(1)).ravel()[0])], np.int64), hint="k")
+    else:
+        k = ctx.emit("Reshape", [_int64(ctx, 1, "k64"), ctx.const_tensor(np.array([1], np.int64), hint="one")],
+                     final=False, suffix="k")
+    values, indices = ctx.emit("TopK", [ctx.tensor(0), k], outputs=2, axis=-1, largest=1, sorted=1)
+    index_dtype = np.dtype(ctx.out_dtype(1) or np.int32)
+    if index_dtype != np.int64:
+        indices = ctx.emit("Cast", [indices], final=False, suffix="indices",
+                           to=helper.np_dtype_to_tensor_dtype(index_dtype))
+    return values, indices
