@@ -4,7 +4,8 @@ Q/K/V (3-D inputs split into heads), the past cache concatenated on the sequence
 grouped-query heads repeated, Q and K each scaled by sqrt(scale), softcap, an additive
 bias from the mask (bool masks become 0/-inf), the causal frontier (offset by the cache or
 by nonpad_kv_seqlen), a softmax that keeps fully-masked rows at 0, and the optional
-present_key/present_value/qk_matmul_output outputs. Sliding windows are refused.
+present_key/present_value/qk_matmul_output outputs, and sliding windows (left/right_window_size,
+aligned like the causal frontier).
 """
 
 from __future__ import annotations
@@ -55,11 +56,39 @@ def _bias_from_mask(ctx: ExportContext, kv: int, dtype: np.dtype) -> tuple[str |
     return mask, list(shape)
 
 
+def _window(ctx: ExportContext, left: int, right: int, diff: np.ndarray, past_len: int, nonpad: bool, b: int,
+            dtype: np.dtype) -> str:
+    """The sliding-window bias: query i (at p = i + offset) sees key j iff p - left <= j <= p + right.
+
+    The offset is the past cache's length, or per batch ``nonpad_kv_seqlen - q_len``, as for causal.
+    """
+    if not nonpad:
+        diff = diff + past_len
+        allowed = np.ones(diff.shape, np.bool_)
+        if left >= 0:
+            allowed &= diff <= left
+        if right >= 0:
+            allowed &= diff >= -right
+        return ctx.w.builder.constant(np.where(allowed, 0, -np.inf).astype(dtype))
+    sq, kv = diff.shape
+    offset = ctx.call("Sub", [cast_to(ctx, ctx.tensor(6), np.int64), np.array(sq, np.int64)])
+    diff_b = ctx.call("Add", [ctx.call("Reshape", [offset, (b, 1, 1)]), diff])
+    allowed = None
+    if left >= 0:
+        allowed = ctx.call("LessEqual", [diff_b, np.array(left, np.int64)])
+    if right >= 0:
+        within = ctx.call("GreaterEqual", [diff_b, np.array(-right, np.int64)])
+        allowed = within if allowed is None else ctx.call("LogicalAnd", [allowed, within])
+    window = ctx.call("Select", [allowed, np.zeros((b, sq, kv), dtype), np.full((b, sq, kv), -np.inf, dtype)])
+    return ctx.call("Reshape", [window, (b, 1, sq, kv)])
+
+
 @exports("Attention")
 def attention(ctx: ExportContext):
-    for name in ("left_window_size", "right_window_size"):
-        if ctx.attr(name, -1) not in (-1, None):
-            raise ctx.fail(f"{name} (sliding windows)")
+    left, right = (-1 if ctx.attr(name) is None else int(ctx.attr(name))
+                   for name in ("left_window_size", "right_window_size"))
+    if left < -1 or right < -1:
+        raise ctx.fail(f"window sizes {left}, {right} (each is -1 or non-negative)")
     dtype = ctx.dtype(0) or np.dtype(np.float32)
     if dtype.kind != "f":
         raise ctx.fail(f"Attention on {dtype}")
@@ -96,6 +125,9 @@ def attention(ctx: ExportContext):
         else:
             causal = ctx.w.builder.constant(np.where(j_idx <= i_idx + past_len, 0, -np.inf).astype(dtype))
         bias = causal if bias is None else ctx.call("Add", [bias, causal])
+    if left >= 0 or right >= 0:
+        window = _window(ctx, left, right, (i_idx - j_idx).astype(np.int64), past_len, nonpad, b, dtype)
+        bias = window if bias is None else ctx.call("Add", [bias, window])
     if nonpad:
         keep = ctx.call("Less", [np.arange(kv, dtype=np.int64)[None, :],
                                  ctx.call("Reshape", [cast_to(ctx, ctx.tensor(6), np.int64), (b, 1)])])

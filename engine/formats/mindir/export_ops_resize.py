@@ -1,4 +1,4 @@
-"""ONNX Resize/Upsample -> MindIR as one exact linear map per resized axis.
+"""ONNX Resize/Upsample -> MindIR as one exact linear map per resized axis; GridSample as MindSpore's grid samplers.
 
 Every ONNX resize mode (nearest, linear, cubic; all coordinate transformations, antialias,
 exclude_outside) is separable: each output along an axis is a fixed combination of the
@@ -146,3 +146,31 @@ def resize(ctx: ExportContext):
     if outside.any():
         x = ctx.call("Select", [outside, np.full(result, extrapolation, dtype), x])
     return x
+
+
+#: MindSpore's enums for GridSampler2D/3D (``str_to_enum``, as MindSpore 2.10 writes them).
+#: Nearest (1) is left out: MindSpore's CPU kernel rounds a coordinate halfway between two
+#: pixels up (1.5 -> 2, 2.5 -> 3), ONNX to even (2.5 -> 2).
+_GRID_MODES = {"bilinear": 0, "linear": 0}
+_GRID_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+
+
+@exports("GridSample")
+def grid_sample(ctx: ExportContext):
+    """GridSampler2D/3D, whose kernels follow the same (PyTorch's) sampling rules as ONNX."""
+    shape = ctx.shape(0)
+    if shape is None or len(shape) not in (4, 5):
+        raise ctx.fail("only 4-D and 5-D inputs (MindSpore's GridSampler2D/3D)")
+    mode, padding = ctx.attr("mode", "bilinear"), ctx.attr("padding_mode", "zeros")
+    if mode == "nearest":
+        raise ctx.fail("mode 'nearest' (MindSpore rounds coordinates halfway between pixels up, ONNX to even)")
+    if mode not in _GRID_MODES:
+        raise ctx.fail(f"mode {mode!r} (MindSpore's grid samplers are bilinear or nearest)")
+    if padding not in _GRID_PADDING:
+        raise ctx.fail(f"padding_mode {padding!r}")
+    dtype = ctx.dtype(0)
+    if dtype is None or dtype.kind != "f" or ctx.dtype(1) != dtype:
+        raise ctx.fail(f"input and grid of {dtype} and {ctx.dtype(1)} (MindSpore wants one floating-point type)")
+    prim = "GridSampler2D" if len(shape) == 4 else "GridSampler3D"
+    return ctx.call(prim, [ctx.tensor(0), ctx.tensor(1), _GRID_MODES[mode], _GRID_PADDING[padding],
+                           bool(ctx.attr("align_corners", 0))])
