@@ -7,7 +7,7 @@ on float16 and float32 only; the rules below stay within what it runs or refuse 
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper
+from onnx import helper
 
 from engine.formats.mindir.lower import NodeContext, op
 from engine.formats.mindir.ops_math import _operands
@@ -115,9 +115,10 @@ def shift(ctx: NodeContext):
     else:
         bits = x
     if left or dtype.kind == "u":
-        y = ctx.emit("BitShift", [bits, count], final=False, suffix="shift", direction="LEFT" if left else "RIGHT")
-        return ctx.emit("Cast", [y], to=helper.np_dtype_to_tensor_dtype(dtype)) if np.dtype(unsigned) != dtype else \
-            ctx.emit("Identity", [y])
+        same = np.dtype(unsigned) == dtype
+        y = ctx.emit("BitShift", [bits, count], final=same, suffix="" if same else "shift",
+                     direction="LEFT" if left else "RIGHT")
+        return y if same else ctx.emit("Cast", [y], to=helper.np_dtype_to_tensor_dtype(dtype))
     top = ctx.const_tensor(np.array(np.iinfo(unsigned).max, unsigned), hint="ones")
     plain = ctx.emit("BitShift", [bits, count], final=False, suffix="shift", direction="RIGHT")
     inverted = ctx.emit("Sub", [top, bits], final=False, suffix="not")
