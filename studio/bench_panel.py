@@ -200,6 +200,19 @@ class BenchPanel(QWidget):
         form.addRow(self.status)
         return box
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """The plots paint after the rest of the panel, one per event-loop turn.
+
+        The dock opening lays out and repaints the whole window; the plots' first paint (axes,
+        labels) is the costliest part of that, so each lands in a turn of its own and the window
+        stays responsive. Enabling updates again repaints a plot.
+        """
+        super().showEvent(event)
+        plots = [w for w in self.plot.plots() if w.updatesEnabled()]
+        for widget in plots:
+            widget.setUpdatesEnabled(False)
+        in_turns([lambda w=w: w.setUpdatesEnabled(True) for w in plots], owner=self, now=False)
+
     def _on_stop_by(self, text: str) -> None:
         self.iterations.setEnabled(text == "iterations")
         self.duration.setEnabled(text == "duration")
@@ -450,7 +463,6 @@ class BenchPanel(QWidget):
         doc = doc if doc is not None else self.document
         runs = [p.result for p in result.points] if hasattr(result, "points") else [result]
         last = runs[-1]
-        self.add_history(result.run_id or f"run {self.history.rowCount() + 1}", last)
         from engine.inputs import describe_shapes
 
         shapes = describe_shapes((last.inputs or {}).get("shapes") or {})
@@ -458,18 +470,20 @@ class BenchPanel(QWidget):
         doc.bench_status = (f"{last.iterations} iterations on {last.target} at {shapes}: "
                             f"median {last.stats.median_ms:.3f} ms")
         log.info("benchmark of %s: %s", doc.label, doc.bench_status)
+        label = result.run_id or f"run {self.history.rowCount() + 1}"
         if doc is not self.document:
+            self.add_history(label, last)
             self._update_enabled()
             self.run_finished.emit(result)
             return
-        self.plot.stop()
         self.result = result
         self.status.setText(doc.bench_status)
-        # The rest lands one piece per event-loop turn (statistics and per-layer table, then the
-        # graph's colouring): at once they kept the window from repainting for 40-80 ms.
-        in_turns([lambda: self._finish_sweep(result), lambda: self.show_stats(last),
-                  lambda: self._colour_profile(last), self._update_enabled,
-                  lambda: self.run_finished.emit(result)],
+        # What the run left to show lands one piece per event-loop turn (final curves, history
+        # row, statistics and per-layer table, the graph's colouring): at once they kept the
+        # window from repainting for 40-80 ms.
+        in_turns(self.plot.stop_steps() + [lambda: self.add_history(label, last), lambda: self._finish_sweep(result),
+                                           lambda: self.show_stats(last), lambda: self._colour_profile(last),
+                                           self._update_enabled, lambda: self.run_finished.emit(result)],
                  alive=lambda: self.result is result, owner=self)
 
     def _finish_sweep(self, result: Any) -> None:

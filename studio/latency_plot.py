@@ -138,6 +138,10 @@ class LatencyPlot(QWidget):
         row.addWidget(top)
         layout.addLayout(row, 1)
 
+    def plots(self) -> list[pg.PlotWidget]:
+        """The three plot widgets: latency, histogram, sweep."""
+        return [self.latency, self.histogram, self.sweep]
+
     @staticmethod
     def _curve(plot: pg.PlotWidget, colour: str, name: str) -> pg.PlotDataItem:
         # A 1 px cosmetic pen takes the rasteriser's fast path; wider pens are stroked (several times slower).
@@ -175,11 +179,25 @@ class LatencyPlot(QWidget):
 
     def stop(self) -> None:
         """Stop following and draw the final state, with ranges fitted to it."""
+        for step in self.stop_steps():
+            step()
+
+    def stop_steps(self) -> list[Any]:
+        """:meth:`stop` as steps to run one per event-loop turn (one plot's final drawing each);
+        following stops at once."""
         self._timer.stop()
         self.streaming = False
-        self.refresh()
-        for plot in (self.latency, self.histogram):
+        buffer = self.buffer
+
+        def final(plot: pg.PlotWidget, draw: Any, shown: Any) -> None:
+            if buffer is not None and buffer is self.buffer:
+                ms = buffer.snapshot()
+                if ms.size != shown():
+                    draw(ms)
             plot.getPlotItem().vb.enableAutoRange()
+
+        return [lambda: final(self.latency, self._latency, lambda: self.shown),
+                lambda: final(self.histogram, self._histogram, lambda: self._hist_shown)]
 
     def _on_tick(self) -> None:
         if self.buffer is None or self.buffer.count == 0:

@@ -80,12 +80,13 @@ def collect_garbage_on_gui_thread() -> None:
 
 
 def in_turns(steps: list[Callable[[], Any]], *, alive: Callable[[], bool] = lambda: True,
-             owner: QObject | None = None) -> None:
+             owner: QObject | None = None, now: bool = True) -> None:
     """Run ``steps`` on the GUI thread one per event-loop turn, so the window repaints between them.
 
-    Each step runs from a 1 ms single-shot timer (a zero timer can be delivered in the same pass
-    as the events posted before it); the chain stops early once ``alive()`` is false (e.g. a newer
-    run replaced the one being shown) or ``owner`` is deleted.
+    The first step runs at once (``now``) or in the next turn; each later one from a 1 ms
+    single-shot timer (a zero timer can be delivered in the same pass as the events posted
+    before it). The chain stops early once ``alive()`` is false (e.g. a newer run replaced the
+    one being shown) or ``owner`` is deleted.
     """
     pending = list(steps)
 
@@ -106,7 +107,7 @@ def in_turns(steps: list[Callable[[], Any]], *, alive: Callable[[], bool] = lamb
             QTimer.singleShot(1, next_step)
 
     if pending:
-        next_step()
+        next_step() if now else schedule()
 
 
 #: Progress signals closer together than this are dropped (the last one still lands).

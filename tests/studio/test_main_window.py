@@ -370,11 +370,12 @@ def test_gui_collector_collects_the_youngest_generation_due(window):
     a.other, b.other = b, a  # a cycle only the collector frees
     gone = weakref.ref(a)
     del a, b
+    assert not gc.isenabled()
     kept = [[] for _ in range(gc.get_threshold()[0] + 1)]  # live containers: generation 0 is over its threshold
-    assert gc.get_count()[0] > gc.get_threshold()[0]
+    assert gc.get_count()[0] > gc.get_threshold()[0], gc.get_count()
     before = sum(s["collections"] for s in gc.get_stats())
     workers._gui_gc.check()
-    assert sum(s["collections"] for s in gc.get_stats()) == before + 1
+    assert sum(s["collections"] for s in gc.get_stats()) > before  # (a worker thread may collect too)
     assert gone() is None and gc.get_count()[0] < len(kept)
 
 
