@@ -158,3 +158,13 @@ def test_runtime_names_of_fused_nodes_resolve_through_their_output_tensor():
     got = match_node_names({"y:3_nchwc": 2.0, "conv": 1.0, "act2_kernel_time": 0.5, "unknown": 9.0}, names, outputs)
     assert got == {"act": 2.0, "conv": 1.0, "act2": 0.5}
     assert match_node_names({"y:3_nchwc": 2.0}, names) == {}  # without the outputs nothing guesses
+
+
+def test_plots_paint_in_turns_after_the_dock_opens(qtbot, window):
+    """Opening the dock defers each plot's first paint to a later event-loop turn, and never loses it."""
+    window.bench_dock.hide()
+    qtbot.wait(10)
+    window.bench_dock.show()
+    plots = window.bench.plot.plots()
+    assert not any(p.updatesEnabled() for p in plots if p.isVisible())  # this turn paints the rest of the window
+    qtbot.waitUntil(lambda: all(p.updatesEnabled() for p in plots), timeout=2_000)  # each plot paints again
