@@ -150,8 +150,8 @@ def test_raise_opset_reaches_into_subgraphs():
     data = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_allclose(_run(model, {"x": data, "c": np.array(True)})[0], data.mean(1))
     np.testing.assert_allclose(_run(model, {"x": data, "c": np.array(False)})[0], [5.0, 5.0])
-    with pytest.raises(ValueError, match="opset 19"):
-        raise_opset(model, 19)
+    with pytest.raises(ValueError, match="opset 21"):
+        raise_opset(model, 21)
 
 
 def test_reduce_sum_skip_mode_with_empty_axes_is_identity(tmp_path):
@@ -423,3 +423,52 @@ def test_top_k_round_trip(tmp_path, largest, axis):
     values, indices = _run(lowered, {"x": x})
     np.testing.assert_array_equal(indices, index)
     np.testing.assert_array_equal(values, np.take_along_axis(x, index, axis))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int8])
+def test_truncate_mod_takes_the_dividends_sign(tmp_path, dtype):
+    a = np.array([7, -7, 7, -7, 5, 0, -3], dtype=dtype)
+    b = np.array([3, 3, -3, -3, 5, 2, 4], dtype=dtype)
+    if np.dtype(dtype).kind == "f":
+        a, b = a + np.asarray(0.5, dtype), b  # non-integral dividends too
+    lowered = _primitive(tmp_path, "TruncateMod", {"a": a, "b": b}, [], [a.size], dtype)
+    (got,) = _run(lowered, {"a": a, "b": b})
+    np.testing.assert_array_equal(got, np.fmod(a, b))
+
+
+def _grid_case(rank: int, align: int, padding: str):
+    rng = np.random.default_rng(10)
+    spatial = (3, 4) if rank == 4 else (2, 3, 4)
+    x = rng.standard_normal((1, 2) + spatial).astype(np.float32)
+    grid = rng.uniform(-1.2, 1.2, (1,) + (2,) * (rank - 2) + (rank - 2,)).astype(np.float32)
+    node = helper.make_node("GridSample", ["x", "g"], ["y"], mode="linear", padding_mode=padding, align_corners=align)
+    reference = helper.make_model(helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
+                      helper.make_tensor_value_info("g", TensorProto.FLOAT, grid.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]), opset_imports=[helper.make_opsetid("", 20)])
+    return node, x, grid, _run(reference, {"x": x, "g": grid})[0]
+
+
+@pytest.mark.parametrize("rank,opset", [(4, 17), (5, 20)])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+def test_grid_sampler_round_trip(tmp_path, rank, opset, padding):
+    """GridSampler2D stays at opset 17 (GridSample-16, mode 'bilinear'); 3-D needs GridSample-20 ('linear')."""
+    node, x, grid, want = _grid_case(rank, 1 if padding == "border" else 0, padding)
+    lowered = _round_trip(tmp_path, [node], {"x": x, "g": grid}, [("y", TensorProto.FLOAT, list(want.shape))], opset=20)
+    assert _opset(lowered) == opset
+    modes = {helper.get_attribute_value(a) for n in lowered.graph.node if n.op_type == "GridSample"
+             for a in n.attribute if a.name == "mode"}
+    assert modes == ({b"bilinear"} if opset == 17 else {b"linear"})
+    np.testing.assert_allclose(_run(lowered, {"x": x, "g": grid})[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_grid_sampler_nearest_is_refused(tmp_path):
+    builder = MindIRBuilder("net")
+    ins = [builder.input("x", [1, 1, 3, 4], np.dtype(np.float32)), builder.input("g", [1, 2, 2, 2], np.dtype(np.float32))]
+    out = builder.cnode(builder.primitive("GridSampler2D"), ins + [builder.constant(1), builder.constant(0),
+                                                                   builder.constant(False)], scope="GridSample")
+    builder.output(out, [1, 1, 2, 2], np.dtype(np.float32))
+    path = tmp_path / "grid.mindir"
+    path.write_bytes(builder.proto.SerializeToString())
+    (failure,) = formats.load(path).unlowered
+    assert "nearest" in failure.reason and "halfway" in failure.reason

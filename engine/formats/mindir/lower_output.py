@@ -59,20 +59,25 @@ _AXES_TO_INPUT_AT_18 = frozenset({"ReduceMean", "ReduceMax", "ReduceMin", "Reduc
                                   "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"})
 
 
-def raise_opset(model: onnx.ModelProto, version: int) -> int:
-    """Rewrite the opset-17 forms the lowering emitted into ``version`` (18) forms, in every graph.
+#: GridSample's modes as opset 20 spells them (16 to 19: bilinear, bicubic).
+_GRID_MODES_AT_20 = {b"bilinear": b"linear", b"bicubic": b"cubic"}
 
-    The only operators whose form differs between opsets 17 and 18 among those the lowering
-    writes are the reductions above: an ``axes`` attribute becomes an int64 constant input
-    (a Constant node just before the reduction, so it is visible inside If/Loop bodies too);
-    an absent ``axes`` attribute stays absent (every axis, in both opsets). Other 18 changes
-    only add optional inputs or attributes. Returns how many nodes were rewritten.
+
+def raise_opset(model: onnx.ModelProto, version: int) -> int:
+    """Rewrite the opset-17 forms the lowering emitted into ``version`` (18 to 20) forms, in every graph.
+
+    Among the operators the lowering writes, two change form on the way: from 18 the
+    reductions above take their axes as an input (an ``axes`` attribute becomes an int64
+    Constant node just before the reduction, so it is visible inside If/Loop bodies too; an
+    absent ``axes`` attribute stays absent: every axis, in both forms), and from 20
+    GridSample's modes are called linear and cubic. The other changes up to 20 only add
+    optional inputs, attributes or types. Returns how many nodes were rewritten.
 
     Raises:
-        ValueError: ``version`` is not 18 (no other target is implemented).
+        ValueError: ``version`` is outside 18..20 (no other target is implemented).
     """
-    if version != 18:
-        raise ValueError(f"raising a lowered model to opset {version} is not implemented (only 18)")
+    if not 18 <= version <= 20:
+        raise ValueError(f"raising a lowered model to opset {version} is not implemented (18 to 20 only)")
     used = _all_names(model.graph)
     counter = [0]
 
@@ -85,7 +90,7 @@ def raise_opset(model: onnx.ModelProto, version: int) -> int:
                 return name
 
     def rewrite(graph: onnx.GraphProto) -> int:
-        count = nested = 0
+        count = nested = renamed = 0
         out: list[onnx.NodeProto] = []
         for node in graph.node:
             for attr in node.attribute:
@@ -93,8 +98,9 @@ def raise_opset(model: onnx.ModelProto, version: int) -> int:
                     nested += rewrite(attr.g)
                 elif attr.type == onnx.AttributeProto.GRAPHS:
                     nested += sum(rewrite(g) for g in attr.graphs)
+            standard = node.domain in ("", "ai.onnx")
             axes = next((a for a in node.attribute if a.name == "axes"), None)
-            if node.op_type in _AXES_TO_INPUT_AT_18 and node.domain in ("", "ai.onnx") and axes is not None:
+            if standard and node.op_type in _AXES_TO_INPUT_AT_18 and axes is not None:
                 name = fresh(node.name or node.op_type)
                 values = np.array(list(axes.ints), np.int64)
                 out.append(onnx.helper.make_node("Constant", [], [name], name=name,
@@ -103,12 +109,17 @@ def raise_opset(model: onnx.ModelProto, version: int) -> int:
                 del node.input[1:]
                 node.input.append(name)
                 count += 1
+            mode = next((a for a in node.attribute if a.name == "mode"), None)
+            if standard and version >= 20 and node.op_type == "GridSample" and mode is not None \
+                    and mode.s in _GRID_MODES_AT_20:
+                mode.s = _GRID_MODES_AT_20[mode.s]
+                renamed += 1
             out.append(node)
         if count:  # copies first: clearing a repeated field may release the messages it held
             out = [_copy(n) for n in out]
             del graph.node[:]
             graph.node.extend(out)
-        return count + nested
+        return count + renamed + nested
 
     return rewrite(model.graph)
 

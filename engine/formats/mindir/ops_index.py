@@ -132,3 +132,34 @@ def top_k(ctx: NodeContext):
         indices = ctx.emit("Cast", [indices], final=False, suffix="indices",
                            to=helper.np_dtype_to_tensor_dtype(index_dtype))
     return values, indices
+
+
+_GRID_PADDING = {0: "zeros", 1: "border", 2: "reflection"}
+# ONNX Runtime's GridSample kernels: float16/float32 at opset 16, float64 only from 20.
+_GRID_AT_16 = {np.dtype(np.float16), np.dtype(np.float32)}
+
+
+@op("GridSampler2D", "GridSampler3D")
+def grid_sampler(ctx: NodeContext):
+    """GridSampler2D/3D(input, grid, interpolation_mode, padding_mode, align_corners) -> ONNX GridSample.
+
+    MindSpore's enums: interpolation 0 bilinear, 1 nearest; padding 0 zeros, 1 border,
+    2 reflection. Bilinear sampling follows the same rules in both (PyTorch's). Nearest is
+    refused: MindSpore rounds a coordinate halfway between two pixels up, ONNX to even. The
+    node is written in opset 16's spelling (mode "bilinear"); a 5-D input (GridSample's N-D
+    form) or float64 needs opset 20, which renames the mode when the model is raised.
+    """
+    mode = ctx.arg(2, "interpolation_mode", 0)
+    padding = _GRID_PADDING.get(ctx.arg(3, "padding_mode", 0))  # type: ignore[call-overload]
+    if mode in (1, "nearest"):
+        raise ctx.fail("nearest mode (MindSpore rounds coordinates halfway between pixels up, ONNX to even)")
+    if mode not in (0, "bilinear") or padding is None:
+        raise ctx.fail(f"interpolation mode {mode!r}, padding mode {ctx.arg(3, 'padding_mode', 0)!r}")
+    align = ctx.arg(4, "align_corners", False)
+    if not isinstance(align, (bool, int, np.bool_)):
+        raise ctx.fail("align_corners given at run time")
+    dtype = ctx.dtype(0)
+    if ctx.node.op_type == "GridSampler3D" or (dtype is not None and np.dtype(dtype) not in _GRID_AT_16):
+        ctx.lo.require_opset(20, f"{ctx.node.op_type} on {dtype}")
+    return ctx.emit("GridSample", [ctx.tensor(0), ctx.tensor(1)], mode="bilinear", padding_mode=padding,
+                    align_corners=int(bool(align)))

@@ -74,6 +74,12 @@ def max_min(ctx: NodeContext):
     return ctx.emit("Cast", [y], to=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
 
 
+@op("TruncateMod")
+def truncate_mod(ctx: NodeContext):
+    """C's remainder (fmod for floats, % for integers): the result takes the dividend's sign, as ONNX's Mod with fmod=1."""
+    return ctx.emit("Mod", _operands(ctx), fmod=1)
+
+
 @op("FloorDiv")
 def floor_div(ctx: NodeContext):
     a, b = _operands(ctx)
