@@ -3,7 +3,8 @@
 The work is ``engine.batch.run_batch`` on the task runner; each finished model arrives as a
 queued signal and fills its row. The "Cluster" setting (a Ray address, empty for this
 machine) is kept in the studio settings; "Cluster targets" asks each node for its targets
-and lists them grouped by host.
+and lists them grouped by host. "Run on node" and "Shared filesystem" are the CLI's ``--on``
+and ``--shared-fs``, and like them need a cluster.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHeaderView,
     QLineEdit,
@@ -79,7 +81,15 @@ class BatchDialog(JobDialog):
         self.form.addRow("Benchmark targets", self.targets)
         self.form.addRow("Parity target", self.parity)
         self.form.addRow("Local workers", self.workers)
+        self.on_node = QLineEdit(self)
+        self.on_node.setPlaceholderText("any node (or a node id, host name or label such as zone=lab)")
+        self.on_node.setToolTip("with a cluster: run every job on this node (dstudio batch --on)")
+        self.shared_fs = QCheckBox("the nodes see these paths (NFS...): send paths, not file contents", self)
+        self.shared_fs.setToolTip("with a cluster: models and converted files go by path, not through Ray's object "
+                                  "store; needed for ONNX models with external data (dstudio batch --shared-fs)")
         self.form.addRow("Cluster", self.cluster)
+        self.form.addRow("Run on node", self.on_node)
+        self.form.addRow("Shared filesystem", self.shared_fs)
         self.table = QTableWidget(0, 0, self)
         self.table.setSortingEnabled(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -107,6 +117,12 @@ class BatchDialog(JobDialog):
         options = BatchOptions(stage=self.stage.currentText(), targets=targets,
                                parity_target=self.parity.text().strip() or "auto")
         cluster = self.cluster.text().strip() or None
+        on = self.on_node.text().strip() or None
+        shared_fs = self.shared_fs.isChecked()
+        if (on or shared_fs) and not cluster:
+            self.status.setText("\"Run on node\" and \"Shared filesystem\" are about a cluster's nodes: "
+                                "give the cluster's address, or clear them to run on this machine.")
+            return None
         self.window.settings.set_value(CLUSTER_KEY, cluster or "")
         outdir = Path(self.output.text().strip()).expanduser()
         workers = self.workers.value()
@@ -120,7 +136,8 @@ class BatchDialog(JobDialog):
                 pass
 
         def fn(job):
-            return run_batch(inputs, outdir, options, cluster=cluster, workers=workers, job=job, on_result=finished)
+            return run_batch(inputs, outdir, options, cluster=cluster, on=on, shared_fs=shared_fs, workers=workers,
+                             job=job, on_result=finished)
 
         return f"Batch {options.stage} of {', '.join(Path(i).name for i in inputs)}", fn
 

@@ -81,3 +81,28 @@ def test_folder_drop_opens_the_batch_dialog(qtbot, window, tmp_path):
     assert len(dialogs) == 1 and dialogs[0].folders == [tmp_path]
     assert dialogs[0].output.text() == str(tmp_path.parent / f"{tmp_path.name}-batch")
     dialogs[0].reject()
+
+
+def test_node_and_shared_fs_reach_the_batch_and_need_a_cluster(qtbot, window, tmp_path, monkeypatch):
+    """"Run on node" and "Shared filesystem" are --on and --shared-fs: passed through, refused without a cluster."""
+    import engine.batch
+
+    calls: list[dict] = []
+
+    def fake_run_batch(inputs, outdir, options, **kwargs):
+        calls.append(kwargs)
+        raise RuntimeError("stop here")  # the dialog reports it; nothing runs
+
+    monkeypatch.setattr(engine.batch, "run_batch", fake_run_batch)
+    dialog = BatchDialog(window, [tmp_path])
+    qtbot.addWidget(dialog)
+    dialog.cluster.setText("")
+    dialog.on_node.setText("zone=lab")
+    dialog.run_button.click()
+    assert "cluster" in dialog.status.text() and dialog.task is None and calls == []
+
+    dialog.cluster.setText("ray://lab:10001")
+    dialog.shared_fs.setChecked(True)
+    dialog.run_button.click()
+    qtbot.waitUntil(lambda: bool(calls), timeout=10_000)
+    assert calls[0]["cluster"] == "ray://lab:10001" and calls[0]["on"] == "zone=lab" and calls[0]["shared_fs"] is True
