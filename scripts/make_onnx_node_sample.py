@@ -133,7 +133,7 @@ SAMPLE: dict[str, dict] = {
     "test_rnn_seq_length": RT,
     "test_attention_3d_gqa_causal": M,
     "test_attention_4d_with_past_and_present_qk_matmul_bias": M,
-    "test_attention_local_window": refused("sliding windows"),
+    "test_attention_local_window": RT,  # sliding windows (was refused)
     "test_rotary_embedding_interleaved": M,
     "test_rotary_embedding_with_rotary_dim": M,
     "test_reduce_log_sum_exp_do_not_keepdims_random": RT,  # axes given at run time
