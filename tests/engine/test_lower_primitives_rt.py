@@ -472,3 +472,13 @@ def test_grid_sampler_nearest_is_refused(tmp_path):
     path.write_bytes(builder.proto.SerializeToString())
     (failure,) = formats.load(path).unlowered
     assert "nearest" in failure.reason and "halfway" in failure.reason
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])
+def test_matmul_2d_with_transpose(tmp_path, dtype):
+    """2-D MatMul is a Gemm for floats; ONNX Runtime has no integer Gemm, so integers stay MatMul."""
+    a = np.arange(6).reshape(3, 2).astype(dtype)
+    b = np.arange(12).reshape(4, 3).astype(dtype)
+    lowered = _primitive(tmp_path, "MatMul", {"a": a, "b": b}, [True, True], [2, 4], dtype)
+    assert {n.op_type for n in lowered.graph.node} >= ({"Gemm"} if dtype == np.float32 else {"MatMul"})
+    np.testing.assert_array_equal(_run(lowered, {"a": a, "b": b})[0], a.T @ b.T)

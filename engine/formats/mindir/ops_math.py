@@ -122,7 +122,9 @@ def matmul(ctx: NodeContext):
     ta = bool(ctx.arg(2, "transpose_a", ctx.attr("transpose_x1", False)))
     tb = bool(ctx.arg(3, "transpose_b", ctx.attr("transpose_x2", False)))
     a, b = ctx.tensor(0), ctx.tensor(1)
-    if len(ctx.shape(0) or []) == 2 and len(ctx.shape(1) or []) == 2:
+    dtype = ctx.dtype(0) or ctx.dtype(1)
+    floating = dtype is None or np.dtype(dtype).kind == "f"  # ONNX Runtime's Gemm is float-only; MatMul has ints
+    if len(ctx.shape(0) or []) == 2 and len(ctx.shape(1) or []) == 2 and floating:
         return ctx.emit("Gemm", [a, b], transA=int(ta), transB=int(tb))
     if ta:
         a = _transpose_last2(ctx, a, 0, "a_t")
