@@ -138,3 +138,12 @@ def leaky_relu(ctx: ExportContext):
     alpha = float(ctx.attr("alpha", 0.01))
     x = ctx.tensor(0)
     return ctx.call("Select", [ctx.call("Less", [x, scalar(ctx, 0.0)]), ctx.call("Mul", [x, scalar(ctx, alpha)]), x])
+
+
+@exports("Swish")
+def swish(ctx: ExportContext):
+    """x * sigmoid(alpha * x), as ONNX's function body writes it."""
+    x = ctx.tensor(0)
+    alpha = float(ctx.attr("alpha", 1.0))
+    inner = x if alpha == 1.0 else ctx.call("Mul", [x, scalar(ctx, alpha)])
+    return ctx.call("Mul", [x, ctx.call("Sigmoid", [inner])])

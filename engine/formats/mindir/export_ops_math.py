@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.formats.mindir.export_ops import NCHW, axes_of, cast_to, out_shape, scalar
+from engine.formats.mindir.export_ops import NCHW, axes_of, cast_to, filled_like, out_shape, scalar
 from engine.formats.mindir.writer import ExportContext, exports
 
 _UNARY = {
@@ -52,9 +52,11 @@ def clip(ctx: ExportContext):
         bound = ctx.const(index).ravel()[0] if ctx.has_input(index) else ctx.attr(attr)
         if bound is None:
             continue
-        if dtype.kind == "f" and abs(float(bound)) > 3.0e38:
-            continue
-        y = _minmax(ctx, op, y, np.array(bound, dtype=dtype), dtype)
+        with np.errstate(over="ignore"):  # a float bound past the input type's range is that side's infinity
+            bound = np.array(bound, dtype=dtype)
+        if dtype.kind == "f" and float(bound) == (-np.inf if op == "Maximum" else np.inf):
+            continue  # an infinite bound on its own side clips nothing (the largest finite one does clip infinities)
+        y = _minmax(ctx, op, y, bound, dtype)
     return y
 
 
@@ -181,9 +183,9 @@ def pow_(ctx: ExportContext):
 def mod(ctx: ExportContext):
     a, b = ctx.tensor(0), ctx.tensor(1)
     dtype = ctx.dtype(0) or np.dtype(np.float32)
+    if dtype.kind == "f":
+        return _float_mod(ctx, a, b, dtype, int(ctx.attr("fmod", 0)))
     if int(ctx.attr("fmod", 0)) == 0:
-        if dtype.kind == "f":
-            raise ctx.fail("floating-point Mod with fmod=0 (no MindSpore kernel known to be exact)")
         if dtype.name == "uint64":
             raise ctx.fail(f"Mod on {dtype}")
         wide = dtype.name in ("int8", "int16", "uint8", "uint16", "uint32")
@@ -204,7 +206,26 @@ def mod(ctx: ExportContext):
         fix = ctx.call("LogicalAnd", [signs, ctx.call("NotEqual", [floor, zero])])
         fixed = ctx.call("Sub", [floor, ctx.call("Mul", [cast_to(ctx, fix, np.int64), b64])])
         return cast_to(ctx, fixed, dtype)
-    raise ctx.fail("floating-point Mod with fmod=1 (no MindSpore kernel known to be exact)")
+    raise ctx.fail(f"Mod on {dtype}")
+
+
+def _float_mod(ctx: ExportContext, a: str, b: str, dtype: np.dtype, fmod: int) -> str:
+    """C fmod is MindSpore's TruncateMod (bit for bit with std::fmod on float16/32/64, signed zeros,
+    inf and NaN included); fmod=0 is numpy's mod, which ONNX's reference uses, built from it:
+    r = fmod(a, b); r + b where r is non-zero and its sign differs from b's; a zero takes b's sign."""
+    if dtype.name not in ("float16", "float32", "float64"):
+        raise ctx.fail(f"Mod on {dtype}")
+    r = ctx.call("TruncateMod", [a, b])
+    if fmod:
+        return r
+    zero = np.array(0, dtype)
+    b_negative = ctx.call("Less", [b, zero])
+    flip = ctx.call("LogicalAnd", [ctx.call("NotEqual", [r, zero]),
+                                   ctx.call("NotEqual", [ctx.call("Less", [r, zero]), b_negative])])
+    shifted = ctx.call("Select", [flip, ctx.call("Add", [r, b]), r])
+    zeros = filled_like(ctx, "ZerosLike", shifted, out_shape(ctx), dtype)
+    signed_zero = ctx.call("Select", [b_negative, ctx.call("Neg", [zeros]), zeros])
+    return ctx.call("Select", [ctx.call("Equal", [shifted, zero]), signed_zero, shifted])
 
 
 def _minmax(ctx: ExportContext, op: str, a, b, dtype: np.dtype | None) -> str:

@@ -1,4 +1,4 @@
-"""ONNX -> MindIR rules for TopK, scatters, rounding, (de)quantization and two-operand Einsum."""
+"""ONNX -> MindIR rules for TopK, scatters, rounding, (de)quantization, two-operand Einsum and ReverseSequence."""
 
 from __future__ import annotations
 
@@ -237,3 +237,31 @@ def dynamic_quantize_linear(ctx: ExportContext):
     zero = saturate(_round_half_even(ctx, ctx.call("Neg", [ctx.call("RealDiv", [lo, scale])]), f32))
     y = saturate(ctx.call("Add", [_round_half_even(ctx, ctx.call("RealDiv", [x, scale]), f32), zero]))
     return [cast_to(ctx, y, np.uint8), scale, cast_to(ctx, zero, np.uint8)]
+
+
+@exports("ReverseSequence")
+def reverse_sequence(ctx: ExportContext):
+    """A GatherD along the time axis: position t of batch b reads len[b] - 1 - t where t < len[b], else t."""
+    shape = ctx.shape(0)
+    if shape is None or len(shape) < 2:
+        raise ctx.fail("needs a static input of rank >= 2")
+    time_axis, batch_axis = int(ctx.attr("time_axis", 0)), int(ctx.attr("batch_axis", 1))
+    if {time_axis, batch_axis} != {0, 1}:
+        raise ctx.fail(f"time_axis {time_axis} and batch_axis {batch_axis} (ONNX: 0 and 1)")
+    steps, batch = shape[time_axis], shape[batch_axis]
+    pair = (steps, batch) if time_axis == 0 else (batch, steps)
+    t = np.broadcast_to(np.arange(steps, dtype=np.int64).reshape((steps, 1) if time_axis == 0 else (1, steps)), pair)
+    lens_shape = (1, batch) if time_axis == 0 else (batch, 1)
+    if ctx.is_const(1):
+        lens = ctx.const(1).astype(np.int64).reshape(lens_shape)
+        if ((lens < 0) | (lens > steps)).any():
+            raise ctx.fail(f"sequence_lens {lens.ravel().tolist()} outside [0, {steps}]")
+        index = np.where(t < lens, lens - 1 - t, t)
+    else:
+        lens = ctx.call("Reshape", [cast_to(ctx, ctx.tensor(1), np.int64), lens_shape])
+        reversed_t = ctx.call("Sub", [ctx.call("Sub", [lens, np.array(1, np.int64)]), np.ascontiguousarray(t)])
+        index = ctx.call("Select", [ctx.call("Less", [np.ascontiguousarray(t), lens]), reversed_t, np.ascontiguousarray(t)])
+    if len(shape) > 2:
+        full = tuple(pair) + (1,) * (len(shape) - 2)
+        index = ctx.call("BroadcastTo", [ctx.call("Reshape", [index, full]), tuple(shape)])
+    return ctx.call("GatherD", [ctx.tensor(0), time_axis, index])

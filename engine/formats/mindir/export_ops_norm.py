@@ -1,4 +1,4 @@
-"""ONNX -> MindIR rules for normalizations: BatchNorm, LayerNorm (with Mean/InvStdDev), RMS, Instance, Group, Lp.
+"""ONNX -> MindIR rules for normalizations: BatchNorm, LayerNorm (with Mean/InvStdDev), RMS, Instance, Group, Lp, LRN, MVN.
 
 LayerNormalization with one float32 output maps to MindSpore's LayerNorm; every other case
 is spelled out (mean, centred variance, Rsqrt) in the stash type ONNX names (float32), so
@@ -141,3 +141,61 @@ def lp_norm(ctx: ExportContext):
     norm = ctx.call("Select", [zero, ctx.call("OnesLike", [norm]), norm])  # ONNX: a zero vector stays zero
     return ctx.call("RealDiv", [x, norm])
 
+
+
+@exports("LRN")
+def lrn(ctx: ExportContext):
+    """x / (bias + alpha / size * sum of squares over the channel window) ** beta, spelled out.
+
+    The window (``floor((size-1)/2)`` channels before, ``ceil((size-1)/2)`` after, so even
+    sizes too) is a sum of shifted slices of the zero-padded squares.
+    """
+    shape = ctx.shape(0)
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    if shape is None or len(shape) < 3:
+        raise ctx.fail("needs a static input of rank >= 3")
+    if dtype.kind != "f":
+        raise ctx.fail(f"LRN of {dtype}")
+    size = int(ctx.attr("size", 0))
+    if size <= 0:
+        raise ctx.fail(f"size {size} must be positive")
+    before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
+    x = ctx.tensor(0)
+    square = ctx.call("Mul", [x, x])
+    parts = [square]
+    if before:
+        parts.insert(0, ctx.w.builder.constant(np.zeros([shape[0], before, *shape[2:]], dtype)))
+    if after:
+        parts.append(ctx.w.builder.constant(np.zeros([shape[0], after, *shape[2:]], dtype)))
+    padded = ctx.call("Concat", [ctx.make_tuple(parts), 1]) if len(parts) > 1 else square
+    rank, channels = len(shape), shape[1]
+    total = None
+    for k in range(size):
+        begin, end = [0] * rank, list(shape)
+        begin[1], end[1] = k, k + channels
+        part = ctx.call("StridedSlice", [padded, tuple(begin), tuple(end), (1,) * rank, 0, 0, 0, 0, 0])
+        total = part if total is None else ctx.call("Add", [total, part])
+    alpha, beta, bias = (float(ctx.attr(n, d)) for n, d in (("alpha", 1e-4), ("beta", 0.75), ("bias", 1.0)))
+    base = ctx.call("Add", [ctx.call("Mul", [total, np.array(alpha / size, dtype)]), np.array(bias, dtype)])
+    return ctx.call("RealDiv", [x, ctx.call("Pow", [base, np.array(beta, dtype)])])
+
+
+@exports("MeanVarianceNormalization")
+def mean_variance_norm(ctx: ExportContext):
+    """ONNX's function body: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9) over ``axes``."""
+    shape = ctx.shape(0)
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    if shape is None:
+        raise ctx.fail("needs the static input shape")
+    if dtype.kind != "f":
+        raise ctx.fail(f"MeanVarianceNormalization of {dtype}")
+    rank = len(shape)
+    axes = [int(a) for a in ctx.attr("axes", [0, 2, 3])]
+    if any(not -rank <= a < rank for a in axes):
+        raise ctx.fail(f"axes {axes} out of range for rank {rank}")
+    axes_t = tuple(sorted({a % rank for a in axes}))
+    x = ctx.tensor(0)
+    mean = ctx.call("ReduceMean", [x, axes_t, True])
+    mean_of_squares = ctx.call("ReduceMean", [ctx.call("Mul", [x, x]), axes_t, True])
+    std = ctx.call("Sqrt", [ctx.call("Sub", [mean_of_squares, ctx.call("Mul", [mean, mean])])])
+    return ctx.call("RealDiv", [ctx.call("Sub", [x, mean]), ctx.call("Add", [std, np.array(1e-9, dtype)])])
