@@ -482,3 +482,23 @@ def test_matmul_2d_with_transpose(tmp_path, dtype):
     lowered = _primitive(tmp_path, "MatMul", {"a": a, "b": b}, [True, True], [2, 4], dtype)
     assert {n.op_type for n in lowered.graph.node} >= ({"Gemm"} if dtype == np.float32 else {"MatMul"})
     np.testing.assert_array_equal(_run(lowered, {"a": a, "b": b})[0], a.T @ b.T)
+
+
+def test_tile_with_a_tuple_of_multiples_computed_at_run_time(tmp_path):
+    """Tile(x, (2, len(y))): the multiples are a MakeTuple with a dim read at run time."""
+    builder = MindIRBuilder("net")
+    x = builder.input("x", [2, 3], np.dtype(np.float32))
+    y = builder.input("y", [-1], np.dtype(np.float32))
+    dim = builder.cnode(builder.primitive("TupleGetItem"),
+                        [builder.cnode(builder.primitive("Shape"), [y], scope="Shape"), builder.constant(0)], scope="Item")
+    multiples = builder.cnode(builder.primitive("MakeTuple"), [builder.constant(2), dim], scope="Tuple")
+    out = builder.cnode(builder.primitive("Tile"), [x, multiples], scope="Tile")
+    builder.annotate(out, [4, -1], np.dtype(np.float32))
+    builder.output(out, [4, -1], np.dtype(np.float32))
+    path = tmp_path / "tile.mindir"
+    path.write_bytes(builder.proto.SerializeToString())
+    lowered = formats.load(path).onnx
+    assert lowered is not None
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    (got,) = _run(lowered, {"x": data, "y": np.zeros(3, np.float32)})
+    np.testing.assert_array_equal(got, np.tile(data, (2, 3)))

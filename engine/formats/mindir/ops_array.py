@@ -116,7 +116,11 @@ def tile(ctx: NodeContext):
         count = len(multiples)
         reps = ctx.const_tensor(np.array(multiples, np.int64), hint="repeats")
     else:
-        count = (ctx.shape(1) or [-1])[0] if len(ctx.shape(1) or []) == 1 else -1
+        value = ctx.value(1)
+        if isinstance(value, tuple):  # a MakeTuple of scalars, some computed (dims of a dynamic shape)
+            count = len(value)
+        else:
+            count = (ctx.shape(1) or [-1])[0] if len(ctx.shape(1) or []) == 1 else -1
         if count < 0:
             raise ctx.fail("multiples given at run time with no static length")
         reps = ctx.tensor(1)
