@@ -73,6 +73,17 @@ def _single_with_bounds(big: float):
     return model, {"x": x}
 
 
+def _scatter_case(reduction: str, axis: int):
+    """Duplicate and negative indices; small whole numbers, so products are exact in any order."""
+    rng = np.random.default_rng(len(reduction) + axis)
+    data = rng.integers(-4, 5, (3, 4, 5)).astype(np.float32)
+    indices = rng.integers(-data.shape[axis], data.shape[axis], (3, 4, 5) if axis == 0 else (2, 3, 4))
+    updates = rng.integers(-3, 4, indices.shape).astype(np.float32)
+    node = helper.make_node("ScatterElements", ["data", "indices", "updates"], ["y"], axis=axis, reduction=reduction)
+    feeds = {"data": data, "indices": indices.astype(np.int64), "updates": updates}
+    return _model(node, feeds, 18, data.shape), feeds
+
+
 def _lrn_spec(x: np.ndarray, node: onnx.NodeProto) -> np.ndarray:
     """LRN as ONNX's operator text defines it (the window floor((size-1)/2) before, ceil((size-1)/2) after)."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -139,6 +150,8 @@ CASES = {
     "reverse_time1_const_lens": lambda: _reverse_case(1, True),
     # the largest finite float32 bounds clip infinities (the Clip rule used to drop bounds over 3e38)
     "clip_float32_max_bounds": lambda: _single_with_bounds(np.finfo(np.float32).max),
+    **{f"scatter_elements_{r}_axis{a}": (lambda r=r, a=a: _scatter_case(r, a))
+       for r in ("mul", "max", "min") for a in (0, -2)},
     **{f"mod_{np.dtype(d).name}_fmod{f}": (lambda d=d, f=f: _mod_case(d, f))
        for d in (np.float16, np.float32, np.float64) for f in (0, 1)},
 }
@@ -215,7 +228,7 @@ def test_mindspore_matches_onnx_runtime(mindspore_results, name):
     result = mindspore_results[name]
     assert "error" not in result, result
     for err, scale in zip(result["max_abs"], result["scale"]):
-        if name.startswith(("mod", "reverse", "clip")):
-            assert err == 0.0  # exact: a remainder, a gather, a bound
+        if name.startswith(("mod", "reverse", "clip", "scatter")):
+            assert err == 0.0  # exact: a remainder, a gather, a bound, whole numbers
         else:
             assert err <= 1e-5 * scale

@@ -69,9 +69,10 @@ def scatter_elements(ctx: ExportContext):
     shape = ctx.shape(0)
     if shape is None:
         raise ctx.fail("needs the static input shape")
-    reduce = {"none": 0, "add": 1}.get(ctx.attr("reduction", "none"))
-    if reduce is None:
-        raise ctx.fail(f"reduction {ctx.attr('reduction')!r}")
+    reduction = ctx.attr("reduction", "none")
+    reduce = {"none": 0, "add": 1}.get(reduction)
+    if reduce is None and reduction not in _SCATTER_ND:
+        raise ctx.fail(f"reduction {reduction!r}")
     rank = len(shape)
     axis = int(ctx.attr("axis", 0))
     if not -rank <= axis < rank:
@@ -81,7 +82,20 @@ def scatter_elements(ctx: ExportContext):
     idtype = ctx.dtype(1) or np.dtype(np.int64)
     dim = np.array(shape[axis], idtype)
     idx = ctx.call("Select", [ctx.call("Less", [idx, np.array(0, idtype)]), ctx.call("Add", [idx, dim]), idx])
-    return ctx.call("TensorScatterElements", [ctx.tensor(0), idx, ctx.tensor(2), axis, reduce])
+    if reduce is not None:
+        return ctx.call("TensorScatterElements", [ctx.tensor(0), idx, ctx.tensor(2), axis, reduce])
+    # mul/max/min: MindSpore has them for ND indices only, so each index becomes its full coordinate
+    # (the position in ``indices`` with ``axis`` replaced by the index), and ScatterND's kernel applies.
+    index_shape = ctx.shape(1)
+    if index_shape is None or len(index_shape) != rank:
+        raise ctx.fail("needs static indices of the data's rank")
+    idx = cast_to(ctx, idx, np.int64) if idtype != np.int64 else idx
+    grids = np.meshgrid(*[np.arange(n, dtype=np.int64) for n in index_shape], indexing="ij")
+    columns = [ctx.call("ExpandDims", [idx, rank]) if k == axis else np.ascontiguousarray(grids[k][..., None])
+               for k in range(rank)]
+    coords = ctx.call("Concat", [ctx.make_tuple([c if isinstance(c, str) else ctx.w.builder.constant(c)
+                                                 for c in columns]), rank])
+    return ctx.call(_SCATTER_ND[reduction], [ctx.tensor(0), coords, ctx.tensor(2)])
 
 
 @exports("Round")
