@@ -84,6 +84,16 @@ def _scatter_case(reduction: str, axis: int):
     return _model(node, feeds, 18, data.shape), feeds
 
 
+def _gather_nd_case(batch: int, depth: int):
+    rng = np.random.default_rng(batch * 10 + depth)
+    data = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    high = np.array(data.shape[batch:batch + depth])
+    indices = rng.integers(-high, high, (*data.shape[:batch], 2, 3, depth)).astype(np.int64)  # negatives too
+    node = helper.make_node("GatherND", ["data", "indices"], ["y"], batch_dims=batch)
+    out = (*data.shape[:batch], 2, 3, *data.shape[batch + depth:])
+    return _model(node, {"data": data, "indices": indices}, 13, out), {"data": data, "indices": indices}
+
+
 def _lrn_spec(x: np.ndarray, node: onnx.NodeProto) -> np.ndarray:
     """LRN as ONNX's operator text defines it (the window floor((size-1)/2) before, ceil((size-1)/2) after)."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -152,6 +162,9 @@ CASES = {
     "clip_float32_max_bounds": lambda: _single_with_bounds(np.finfo(np.float32).max),
     **{f"scatter_elements_{r}_axis{a}": (lambda r=r, a=a: _scatter_case(r, a))
        for r in ("mul", "max", "min") for a in (0, -2)},
+    "gather_nd_negative": lambda: _gather_nd_case(0, 2),
+    "gather_nd_batch1": lambda: _gather_nd_case(1, 1),
+    "gather_nd_batch2": lambda: _gather_nd_case(2, 2),
     **{f"mod_{np.dtype(d).name}_fmod{f}": (lambda d=d, f=f: _mod_case(d, f))
        for d in (np.float16, np.float32, np.float64) for f in (0, 1)},
 }
@@ -228,7 +241,7 @@ def test_mindspore_matches_onnx_runtime(mindspore_results, name):
     result = mindspore_results[name]
     assert "error" not in result, result
     for err, scale in zip(result["max_abs"], result["scale"]):
-        if name.startswith(("mod", "reverse", "clip", "scatter")):
-            assert err == 0.0  # exact: a remainder, a gather, a bound, whole numbers
+        if name.startswith(("mod", "reverse", "clip", "scatter", "gather")):
+            assert err == 0.0  # exact: a remainder, gathers, a bound, whole numbers
         else:
             assert err <= 1e-5 * scale

@@ -102,9 +102,30 @@ def gather_elements(ctx: ExportContext):
 
 @exports("GatherND")
 def gather_nd(ctx: ExportContext):
-    if int(ctx.attr("batch_dims", 0)):
-        raise ctx.fail("batch_dims > 0")
-    return ctx.call("GatherNd", [ctx.tensor(0), ctx.tensor(1)])
+    """GatherNd with negative indices made positive; ``batch_dims`` folds the batch axes into one and
+    prepends each row's batch number to its index tuple."""
+    batch = int(ctx.attr("batch_dims", 0))
+    shape, index_shape = ctx.shape(0), ctx.shape(1)
+    if shape is None or index_shape is None:
+        raise ctx.fail("needs static data and indices shapes")
+    depth = index_shape[-1]
+    if not 0 <= batch < min(len(shape), len(index_shape)) or shape[:batch] != index_shape[:batch] \
+            or not 1 <= depth <= len(shape) - batch:
+        raise ctx.fail(f"batch_dims {batch} with data {shape} and indices {index_shape}")
+    dims = np.array(shape[batch:batch + depth], np.int64)
+    idx = cast_to(ctx, ctx.tensor(1), np.int64) if ctx.dtype(1) != np.int64 else ctx.tensor(1)
+    idx = ctx.call("Select", [ctx.call("Less", [idx, np.array(0, np.int64)]), ctx.call("Add", [idx, dims]), idx])
+    if not batch:
+        return ctx.call("GatherNd", [ctx.tensor(0), idx])
+    rows = int(np.prod(shape[:batch]))
+    data = ctx.call("Reshape", [ctx.tensor(0), (rows, *shape[batch:])])
+    inner = index_shape[batch:-1]
+    idx = ctx.call("Reshape", [idx, (rows, *inner, depth)])
+    numbers = np.broadcast_to(np.arange(rows, dtype=np.int64).reshape((rows,) + (1,) * (len(inner) + 1)),
+                              (rows, *inner, 1))
+    idx = ctx.call("Concat", [ctx.make_tuple([ctx.w.builder.constant(np.ascontiguousarray(numbers)), idx]), len(inner) + 1])
+    y = ctx.call("GatherNd", [data, idx])
+    return ctx.call("Reshape", [y, (*shape[:batch], *inner, *shape[batch + depth:])])
 
 
 @exports("Concat")
