@@ -248,7 +248,7 @@ class BenchPanel(QWidget):
         if view is None or profile is None:
             return
         per_node = {o.name: o.total_us / max(profile.iterations, 1) for o in profile.by_node}
-        view.color_by_names(per_node, "µs per run", select=name)
+        view.color_by_names(per_node, "µs per run", select=name, op_types={o.name: o.op_type for o in profile.by_node})
 
     def inputs_changed(self) -> None:
         """The active document's input choice changed: say what the next run uses."""
@@ -451,7 +451,7 @@ class BenchPanel(QWidget):
         profile = self.profile_table.profile
         if view is None or profile is None or view is not self.window.current_view() or not hasattr(view, "display_names"):
             return
-        self.profile_table.relabel(view.display_names([o.name for o in profile.by_node]))
+        self.profile_table.relabel(view.display_names({o.name: o.op_type for o in profile.by_node}))
 
     def clear_stats(self) -> None:
         self.results.clear(tables=False)
@@ -496,7 +496,8 @@ class BenchPanel(QWidget):
         if last.profile is not None and self.window.current_view() is not None:
             per_node = {o.name: o.total_us / max(last.profile.iterations, 1) for o in last.profile.by_node}
             # Select and centre the hottest node at a readable zoom; fitting a long graph shows specks.
-            self.window.current_view().color_by_names(per_node, "µs per run", select_hottest=True)
+            self.window.current_view().color_by_names(per_node, "µs per run", select_hottest=True,
+                                                      op_types={o.name: o.op_type for o in last.profile.by_node})
 
     def _on_error(self, exc: BaseException, doc: Any = None) -> None:
         from studio.advice import window_advice

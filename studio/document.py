@@ -173,38 +173,32 @@ def parameter_array(model: Model, name: str) -> np.ndarray | None:
 _RUNTIME_SUFFIX = re.compile(r"(_nchwc|_token_\d+|_kernel_time)+$")
 
 
-def match_node_names(values: dict[str, float], names: Iterable[str],
-                     outputs: dict[str, str] | None = None) -> dict[str, float]:
+def match_node_names(values: dict[str, float], names: Iterable[str]) -> dict[str, float]:
     """Map runtime node names onto graph node names; values that land on one node are summed.
 
     ONNX Runtime profiles the graph after its own optimisations, so a node may be reported as
     ``24_nchwc`` (re-laid out) or under the name of the node a fusion kept (``3-...-op0`` for the
     graph's ``3-...-op0Clip``). Exact names win; then the name without runtime suffixes; then
-    the one graph name that extends it (not by a digit, so ``2`` never matches ``24Conv``); then,
-    with ``outputs`` (tensor name -> the node name producing it), the node whose output the
-    runtime named a fused node after (ONNX Runtime names Conv+BatchNorm+Clip after the Clip's
-    output tensor).
+    the one graph name that extends it (not by a digit, so ``2`` never matches ``24Conv``).
+    :class:`RuntimeNames` also resolves names the runtime took from a tensor.
     """
     ordered = sorted(set(names))
     exact = set(ordered)
     out: dict[str, float] = {}
     for raw, value in values.items():
-        name = resolve_node_name(raw, ordered, exact, outputs)
+        name = resolve_node_name(raw, ordered, exact)
         if name is not None:
             out[name] = out.get(name, 0.0) + float(value)
     return out
 
 
-def resolve_node_name(raw: str, ordered: list[str], exact: set[str],
-                      outputs: dict[str, str] | None = None) -> str | None:
+def resolve_node_name(raw: str, ordered: list[str], exact: set[str]) -> str | None:
     """The graph node name ``raw`` (a runtime's name for it) stands for, or None; see match_node_names."""
     if raw in exact:
         return raw
     stem = _RUNTIME_SUFFIX.sub("", raw)
     if stem in exact:
         return stem
-    if outputs and stem in outputs:
-        return outputs[stem]
     i = bisect.bisect_left(ordered, stem)
     hits = []
     while i < len(ordered) and ordered[i].startswith(stem) and len(hits) < 2:
@@ -212,3 +206,53 @@ def resolve_node_name(raw: str, ordered: list[str], exact: set[str],
             hits.append(ordered[i])
         i += 1
     return hits[0] if len(hits) == 1 else None
+
+
+class RuntimeNames:
+    """Resolves a runtime's node names (a profile's, a parity report's) to the nodes of one graph.
+
+    On top of :func:`resolve_node_name`: ONNX Runtime names some fused nodes after a tensor, the
+    output of the fusion's last node (Conv+BatchNormalization+Clip becomes a Conv named
+    ``CNode_36$...:13``). Such a name resolves to the tensor's producer and, when the runtime's
+    op type is known, up the chain of single data inputs (at most :data:`FUSED_DEPTH` nodes) to
+    the node of that op type: the fused Conv is the graph's Conv.
+
+    Args:
+        graph: an ``engine.graphview.DisplayGraph``.
+    """
+
+    FUSED_DEPTH = 4
+
+    def __init__(self, graph: Any) -> None:
+        self.nodes = {n.name: n for n in graph.nodes}
+        self.ordered = sorted(self.nodes)
+        self.exact = set(self.ordered)
+        self.producer = {out: n.name for n in graph.nodes if n.kind == "op" for out in n.outputs}
+
+    def resolve(self, raw: str, op_type: str | None = None) -> str | None:
+        """The graph node name ``raw`` stands for, or None."""
+        name = resolve_node_name(raw, self.ordered, self.exact)
+        if name is not None:
+            return name
+        name = self.producer.get(_RUNTIME_SUFFIX.sub("", raw))
+        if name is None or not op_type:
+            return name
+        node = self.nodes[name]
+        for _ in range(self.FUSED_DEPTH):
+            if node.op_type == op_type:
+                return node.name
+            weights = {w.name for w in node.weights}
+            data = [t for t in node.inputs if t in self.producer and t not in weights]
+            if len(data) != 1:
+                break
+            node = self.nodes[self.producer[data[0]]]
+        return node.name if node.op_type == op_type else name
+
+    def match(self, values: dict[str, float], op_types: dict[str, str] | None = None) -> dict[str, float]:
+        """``values`` keyed by runtime name, re-keyed by graph node name (summed where several land on one)."""
+        out: dict[str, float] = {}
+        for raw, value in values.items():
+            name = self.resolve(raw, (op_types or {}).get(raw))
+            if name is not None:
+                out[name] = out.get(name, 0.0) + float(value)
+        return out

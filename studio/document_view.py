@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.document import Document, build_graph, match_node_names, resolve_node_name
+from studio.document import Document, RuntimeNames, build_graph
 from studio.errors import describe
 from studio.features import feature
 from studio.icons import icon
@@ -261,14 +261,16 @@ class DocumentView(QWidget):
             self.graph_view.color_by(values, label)
 
     def color_by_names(self, values: dict[str, float], label: str, select: str | None = None,
-                       *, select_hottest: bool = False) -> None:
+                       *, select_hottest: bool = False, op_types: dict[str, str] | None = None) -> None:
         """Colour nodes by a value keyed by canonical node name (profile times, parity errors).
 
         Runtimes see the canonical ONNX graph, so the view switches to it first. ``select`` names a
         node to select afterwards (the first divergent one); ``select_hottest`` selects the node
-        with the largest value. The selected node is centred at a readable zoom.
+        with the largest value. The selected node is centred at a readable zoom. ``op_types`` (by
+        runtime name) lets a fused node named after a tensor resolve to the right node
+        (:class:`studio.document.RuntimeNames`).
         """
-        self.pending_colors = (values, label, select, select_hottest)
+        self.pending_colors = (values, label, select, select_hottest, op_types)
         if self.mode != "canonical":
             self.show_mode("canonical")  # applies the colours once laid out
         elif self.graph is not None:
@@ -279,16 +281,16 @@ class DocumentView(QWidget):
         graph = self.graph
         if not pending or graph is None or self.graph_view is None:
             return
-        values, label, select, select_hottest = pending
+        values, label, select, select_hottest, op_types = pending
         by_name = {n.name: n.id for n in graph.nodes}
-        outputs = _outputs(graph)
-        mapped = match_node_names(values, by_name, outputs)
+        names = RuntimeNames(graph)
+        mapped = names.match(values, op_types)
         ids = {by_name[k]: v for k, v in mapped.items()}
         self.node_values, self.values_label = ids, label
         self.graph_view.color_by(ids or None, label)
         target = None
         if select:
-            name = resolve_node_name(select, sorted(by_name), set(by_name), outputs)
+            name = names.resolve(select, (op_types or {}).get(select))
             target = by_name.get(name) if name else (select if select in graph else None)
         elif select_hottest and ids:
             target = max(ids, key=ids.__getitem__)
@@ -297,22 +299,18 @@ class DocumentView(QWidget):
         self.pending_colors = None
         self.colors_applied.emit()
 
-    def display_names(self, runtime_names: list[str]) -> dict[str, str]:
-        """The name a person reads (``layer1.0.conv1``) for each runtime node name that resolves to a node
-        of the canonical graph with such a name; empty until that graph is laid out."""
+    def display_names(self, op_types: dict[str, str]) -> dict[str, str]:
+        """The name a person reads (``layer1.0.conv1``) for each runtime node name (keys of ``op_types``,
+        runtime name -> op type) that resolves to a node of the canonical graph with such a name;
+        empty until that graph is laid out."""
         graph = self.document.graphs.get("canonical")
         if graph is None:
             return {}
-        by_name = {n.name: n for n in graph.nodes}
-        ordered, exact, outputs = sorted(by_name), set(by_name), _outputs(graph)
+        names = RuntimeNames(graph)
         out = {}
-        for raw in runtime_names:
-            name = resolve_node_name(raw, ordered, exact, outputs)
-            if name is not None and by_name[name].display_name and by_name[name].display_name != raw:
-                out[raw] = by_name[name].display_name
+        for raw, op_type in op_types.items():
+            name = names.resolve(raw, op_type)
+            readable = names.nodes[name].display_name if name is not None else ""
+            if readable and readable != raw:
+                out[raw] = readable
         return out
-
-
-def _outputs(graph: Any) -> dict[str, str]:
-    """Tensor name -> the name of the op node producing it (runtimes name fused nodes after a tensor)."""
-    return {out: n.name for n in graph.nodes if n.kind == "op" for out in n.outputs}

@@ -74,8 +74,8 @@ def build_outline(summary: Any, graph: Any = None, mode: str = "canonical") -> O
         outputs = root.add(OutlineItem("section", (f"Outputs ({len(summary.outputs)})", "", "", ""), key="outputs"))
         for t in summary.outputs:
             outputs.add(OutlineItem("output", (t.name, t.dtype, shape_text(t.shape), ""), t))
-    params = root.add(OutlineItem("section", (f"Parameters ({len(summary.parameters)})", "", "",
-                                              f"{summary.param_count:,}"), key="parameters"))
+    params = root.add(OutlineItem("section", (f"Parameters ({len(summary.parameters)}) · {summary.param_count:,} values",
+                                              "", "", f"{summary.param_count:,}"), key="parameters"))
     for p in summary.parameters:
         params.add(OutlineItem("param", (p.name, p.dtype, shape_text(p.shape), f"{p.size:,}"), p))
     if summary.kind == "graph":

@@ -70,8 +70,17 @@ class OutlineView(QWidget):
         elif summary is None:
             self.placeholder.setText("Open a model (Ctrl+O) or drop one on the window.")
         self._expand_default()
+        self._span_sections()
         self._content_widths = []
         self._fit_columns()
+
+    def _span_sections(self) -> None:
+        """Section rows ("Parameters (262) · 834,324 values") span the whole width: the Name column
+        can then stay narrow enough for Type, Shape and Size to be in view without cutting them."""
+        root = QModelIndex()
+        for row in range(self.proxy.rowCount(root)):
+            kind = self.proxy.index(row, 0, root).data(KIND_ROLE)
+            self.tree.setFirstColumnSpanned(row, root, kind == "section")
 
     def _expand_default(self) -> None:
         for key in ("inputs", "outputs", "nodes"):
@@ -87,6 +96,7 @@ class OutlineView(QWidget):
         else:
             self.tree.collapseAll()
             self._expand_default()
+        self._span_sections()  # the sections left are on other rows now
         self._content_widths = []  # other rows are in view now
         self._fit_columns()
 

@@ -94,7 +94,7 @@ def shot_graph(app, window, tmp: Path) -> None:
 
 
 def shot_benchmark(app, window, tmp: Path) -> None:
-    _open(app, window, DATA / "mobilenetv2_small" / "model.onnx")
+    _open(app, window, DATA / "mobilenetv2_small" / "model.mindir")  # per-layer rows named as the graph names them
     bench = window.bench
     bench.warmup.setValue(20)
     bench.iterations.setValue(2000)

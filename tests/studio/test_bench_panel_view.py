@@ -150,21 +150,22 @@ def test_per_layer_rows_of_a_mindir_read_as_the_graph_names_them(qtbot, window):
     assert graph.node(view.selected_node()).display_name == item.text()
 
 
-def test_runtime_names_of_fused_nodes_resolve_through_their_output_tensor():
-    from studio.document import match_node_names
+def test_runtime_names_of_fused_nodes_resolve_to_the_fusions_head():
+    """A node ONNX Runtime named after the fusion's last output resolves to the node of its op type up the chain."""
+    from engine.graphview.graph import DisplayGraph, DisplayNode, WeightInfo
+    from studio.document import RuntimeNames, match_node_names
 
-    names = ["conv", "bn", "act", "act2"]
-    outputs = {"y:1": "conv", "y:2": "bn", "y:3": "act"}
-    got = match_node_names({"y:3_nchwc": 2.0, "conv": 1.0, "act2_kernel_time": 0.5, "unknown": 9.0}, names, outputs)
-    assert got == {"act": 2.0, "conv": 1.0, "act2": 0.5}
-    assert match_node_names({"y:3_nchwc": 2.0}, names) == {}  # without the outputs nothing guesses
-
-
-def test_plots_paint_in_turns_after_the_dock_opens(qtbot, window):
-    """Opening the dock defers each plot's first paint to a later event-loop turn, and never loses it."""
-    window.bench_dock.hide()
-    qtbot.wait(10)
-    window.bench_dock.show()
-    plots = window.bench.plot.plots()
-    assert not any(p.updatesEnabled() for p in plots if p.isVisible())  # this turn paints the rest of the window
-    qtbot.waitUntil(lambda: all(p.updatesEnabled() for p in plots), timeout=2_000)  # each plot paints again
+    nodes = [DisplayNode(id="conv", label="Conv", name="conv", op_type="Conv", category="conv", inputs=["x", "w"], outputs=["y:1"],
+                         weights=[WeightInfo(name="w", shape=(8, 3, 3, 3), dtype="float32")]),
+             DisplayNode(id="bn", label="BatchNormalization", name="bn", op_type="BatchNormalization", category="norm",
+                         inputs=["y:1"], outputs=["y:2"]),
+             DisplayNode(id="act", label="Clip", name="act", op_type="Clip", category="activation", inputs=["y:2"], outputs=["y:3"]),
+             DisplayNode(id="act2", label="Relu", name="act2", op_type="Relu", category="activation", inputs=["y:3"], outputs=["y:4"])]
+    names = RuntimeNames(DisplayGraph(nodes=nodes, edges=[]))
+    assert names.resolve("y:3_nchwc", "Conv") == "conv"  # the fused Conv is the graph's Conv
+    assert names.resolve("y:3_nchwc") == "act"  # without the op type: the tensor's producer
+    assert names.resolve("y:4", "Gemm") == "act2"  # no node of that type up the chain: the producer
+    assert names.resolve("act2_kernel_time", "Relu") == "act2" and names.resolve("unknown") is None
+    got = names.match({"y:3_nchwc": 2.0, "conv": 1.0, "unknown": 9.0}, {"y:3_nchwc": "Conv"})
+    assert got == {"conv": 3.0}
+    assert match_node_names({"y:3_nchwc": 2.0}, [n.name for n in nodes]) == {}  # names alone guess nothing
