@@ -94,6 +94,20 @@ def _gather_nd_case(batch: int, depth: int):
     return _model(node, {"data": data, "indices": indices}, 13, out), {"data": data, "indices": indices}
 
 
+def _maxpool_case(shape: tuple[int, ...], ties: bool, **attrs):
+    """MaxPool's values and Indices; with ``ties``, whole numbers from a small range (ties in most windows)."""
+    rng = np.random.default_rng(len(shape))
+    x = (rng.integers(0, 3, shape) if ties else rng.standard_normal(shape)).astype(np.float32)
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], **attrs)
+    graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", F, list(shape))],
+                              [helper.make_tensor_value_info("y", F, None),
+                               helper.make_tensor_value_info("i", onnx.TensorProto.INT64, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+    model.ir_version = 8
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    return model, {"x": x}
+
+
 def _lrn_spec(x: np.ndarray, node: onnx.NodeProto) -> np.ndarray:
     """LRN as ONNX's operator text defines it (the window floor((size-1)/2) before, ceil((size-1)/2) after)."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -165,6 +179,13 @@ CASES = {
     "gather_nd_negative": lambda: _gather_nd_case(0, 2),
     "gather_nd_batch1": lambda: _gather_nd_case(1, 1),
     "gather_nd_batch2": lambda: _gather_nd_case(2, 2),
+    "maxpool_indices_2d_pads_ties": lambda: _maxpool_case((2, 3, 6, 7), True, kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                                                          strides=[2, 2]),
+    "maxpool_indices_2d_ceil_dilated_col_major": lambda: _maxpool_case((1, 2, 7, 8), False, kernel_shape=[2, 3],
+                                                                       dilations=[2, 1], ceil_mode=1, strides=[2, 2],
+                                                                       storage_order=1),
+    "maxpool_indices_1d_same": lambda: _maxpool_case((2, 2, 9), True, kernel_shape=[4], auto_pad="SAME_UPPER"),
+    "maxpool_indices_3d": lambda: _maxpool_case((1, 2, 4, 5, 6), False, kernel_shape=[2, 2, 3], strides=[1, 2, 2]),
     **{f"mod_{np.dtype(d).name}_fmod{f}": (lambda d=d, f=f: _mod_case(d, f))
        for d in (np.float16, np.float32, np.float64) for f in (0, 1)},
 }
@@ -241,7 +262,7 @@ def test_mindspore_matches_onnx_runtime(mindspore_results, name):
     result = mindspore_results[name]
     assert "error" not in result, result
     for err, scale in zip(result["max_abs"], result["scale"]):
-        if name.startswith(("mod", "reverse", "clip", "scatter", "gather")):
+        if name.startswith(("mod", "reverse", "clip", "scatter", "gather", "maxpool")):
             assert err == 0.0  # exact: a remainder, gathers, a bound, whole numbers
         else:
             assert err <= 1e-5 * scale

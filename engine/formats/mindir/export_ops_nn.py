@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 
 from engine.formats.mindir.export_ops import NCHW, PAD_VALID, _explicit_pads, _ints, cast_to, check_window, out_shape
+from engine.formats.mindir.values import TYPE_IDS
 from engine.formats.mindir.writer import ExportContext, exports
 
 
@@ -168,8 +169,7 @@ def _pool(ctx: ExportContext, kind: str):
     shape, result = ctx.shape(0), out_shape(ctx)
     if shape is None or result is None or len(shape) not in (3, 4, 5):
         raise ctx.fail("only 1-D, 2-D and 3-D pooling with static shapes is supported")
-    if len(ctx.node.output) > 1 and ctx.node.output[1]:
-        raise ctx.fail("the Indices output of MaxPool")
+    want_indices = len(ctx.node.output) > 1 and bool(ctx.node.output[1])
     nd = len(shape) - 2
     kernel = list(ctx.attr("kernel_shape") or [])
     strides = list(ctx.attr("strides", [1] * nd))
@@ -185,6 +185,10 @@ def _pool(ctx: ExportContext, kind: str):
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
     extra = [max(0, (o - 1) * s + e - (n + b + en)) for o, s, e, n, b, en in zip(out, strides, eff, spatial, begins, ends)]
     dtype = ctx.dtype(0) or np.dtype(np.float32)
+    indices = None
+    if want_indices:
+        geometry = (spatial, kernel, strides, dilations, begins, out)
+        indices = _max_indices(ctx, shape, geometry, int(ctx.attr("storage_order", 0)), dtype)
     x = ctx.tensor(0)
     work = dtype
     power = float(ctx.attr("p", 2)) if kind == "lp" else None
@@ -229,7 +233,55 @@ def _pool(ctx: ExportContext, kind: str):
             y = ctx.call("Mul", [y, factor.reshape(1, 1, *factor.shape)])
     if nd == 1:
         y = ctx.call("Reshape", [y, tuple(result)])
-    return cast_to(ctx, y, dtype) if work != dtype else y
+    y = cast_to(ctx, y, dtype) if work != dtype else y
+    return [y, indices] if want_indices else y
+
+
+def _max_indices(ctx: ExportContext, shape: list[int], geometry, storage_order: int, dtype: np.dtype) -> str:
+    """MaxPool's Indices: each window's first largest element (ONNX Runtime scans a window row-major
+    and keeps a later element only when it is larger) as a flat index into the whole input
+    (column-major within a plane for storage_order=1).
+
+    Every window's elements are gathered from the flattened planes (padding reads a -inf slot),
+    and an Argmax over them picks the window position, which a constant table maps to the index.
+    """
+    spatial, kernel, strides, dilations, begins, out = geometry
+    if dtype.kind != "f":
+        raise ctx.fail(f"the Indices output of MaxPool on {dtype}")
+    plane = int(np.prod(spatial))
+    per_axis = []  # per spatial axis: [out_i, k_i] input coordinates, -1 outside the input
+    for n, k, s, d, b, o in zip(spatial, kernel, strides, dilations, begins, out):
+        coord = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - b
+        per_axis.append(np.where((coord >= 0) & (coord < n), coord, -1))
+    nd = len(spatial)
+    weights = [int(np.prod(spatial[i + 1:])) for i in range(nd)] if not storage_order \
+        else [int(np.prod(spatial[:i])) for i in range(nd)]
+    flat, valid = np.zeros([1] * (2 * nd), np.int64), np.ones([1] * (2 * nd), np.bool_)
+    for i, coord in enumerate(per_axis):  # axes ordered (out_0..out_nd-1, k_0..k_nd-1)
+        view = [1] * (2 * nd)
+        view[i], view[nd + i] = coord.shape
+        flat = flat + coord.reshape(view) * weights[i]
+        valid = valid & (coord.reshape(view) >= 0)
+    windows, size = int(np.prod(out)), int(np.prod(kernel))
+    flat = np.where(valid, flat, -1).reshape(windows, size)  # the index each window position reports
+    row_major = [int(np.prod(spatial[i + 1:])) for i in range(nd)]
+    read = np.zeros([1] * (2 * nd), np.int64)
+    for i, coord in enumerate(per_axis):
+        view = [1] * (2 * nd)
+        view[i], view[nd + i] = coord.shape
+        read = read + coord.reshape(view) * row_major[i]
+    read = np.where(valid, read, plane).reshape(-1)  # where the gather reads (plane: the -inf slot)
+    rows = shape[0] * shape[1]
+    x = ctx.call("Reshape", [ctx.tensor(0), (rows, plane)])
+    x = ctx.call("Concat", [ctx.make_tuple([x, ctx.w.builder.constant(np.full((rows, 1), -np.inf, dtype))]), 1])
+    gathered = ctx.call("Reshape", [ctx.call("Gather", [x, read, 1, 0]), (rows, windows, size)])
+    pick = ctx.call("Argmax", [gathered, 2, TYPE_IDS["int64"]])
+    ctx.w.builder.annotate(pick, [rows, windows], np.dtype(np.int64))
+    table = ctx.call("BroadcastTo", [ctx.w.builder.constant(flat.reshape(1, windows, size)), (rows, windows, size)])
+    index = ctx.call("GatherD", [table, 2, ctx.call("ExpandDims", [pick, 2])])
+    offsets = (np.arange(rows, dtype=np.int64) * plane).reshape(rows, 1, 1)
+    index = ctx.call("Add", [index, offsets])
+    return ctx.call("Reshape", [index, (shape[0], shape[1], *out)])
 
 
 def _window_counts(n, begin, end, extra, k, s, d, out, include_pad) -> np.ndarray:
