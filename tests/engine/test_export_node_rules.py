@@ -108,6 +108,29 @@ def _maxpool_case(shape: tuple[int, ...], ties: bool, **attrs):
     return model, {"x": x}
 
 
+def _unpool_case(output_shape=None):
+    """MaxPool then MaxUnpool (SegNet): overlapping windows repeat indices, which must not add up."""
+    x = np.random.default_rng(3).integers(0, 4, (2, 2, 7, 7)).astype(np.float32)
+    attrs = {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}
+    unpool_inputs = ["p", "i"] + (["shape"] if output_shape is not None else [])
+    nodes = [helper.make_node("MaxPool", ["x"], ["p", "i"], **attrs),
+             helper.make_node("MaxUnpool", unpool_inputs, ["y"], **attrs)]
+    inits = [onnx.numpy_helper.from_array(np.array(output_shape, np.int64), "shape")] if output_shape is not None else []
+    graph = helper.make_graph(nodes, "unpool", [helper.make_tensor_value_info("x", F, list(x.shape))],
+                              [helper.make_tensor_value_info("y", F, list(output_shape or (2, 2, 7, 7)))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+    model.ir_version = 8
+    return model, {"x": x}
+
+
+def test_max_unpool_refuses_an_output_shape_other_than_the_unpooled_one(tmp_path):
+    """ONNX's reference and ONNX Runtime read the indices in different shapes then."""
+    model, _ = _unpool_case((2, 2, 8, 8))
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedOpError, match=r"output_shape \[2, 2, 8, 8\] other than the unpooled \[2, 2, 7, 7\]"):
+        convert(tmp_path / "m.onnx", tmp_path / "m.mindir")
+
+
 def _lrn_spec(x: np.ndarray, node: onnx.NodeProto) -> np.ndarray:
     """LRN as ONNX's operator text defines it (the window floor((size-1)/2) before, ceil((size-1)/2) after)."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -186,6 +209,8 @@ CASES = {
                                                                        storage_order=1),
     "maxpool_indices_1d_same": lambda: _maxpool_case((2, 2, 9), True, kernel_shape=[4], auto_pad="SAME_UPPER"),
     "maxpool_indices_3d": lambda: _maxpool_case((1, 2, 4, 5, 6), False, kernel_shape=[2, 2, 3], strides=[1, 2, 2]),
+    "maxunpool_after_maxpool": lambda: _unpool_case(),
+    "maxunpool_output_shape_as_unpooled": lambda: _unpool_case((2, 2, 7, 7)),
     **{f"mod_{np.dtype(d).name}_fmod{f}": (lambda d=d, f=f: _mod_case(d, f))
        for d in (np.float16, np.float32, np.float64) for f in (0, 1)},
 }
@@ -262,7 +287,7 @@ def test_mindspore_matches_onnx_runtime(mindspore_results, name):
     result = mindspore_results[name]
     assert "error" not in result, result
     for err, scale in zip(result["max_abs"], result["scale"]):
-        if name.startswith(("mod", "reverse", "clip", "scatter", "gather", "maxpool")):
+        if name.startswith(("mod", "reverse", "clip", "scatter", "gather", "maxpool", "maxunpool")):
             assert err == 0.0  # exact: a remainder, gathers, a bound, whole numbers
         else:
             assert err <= 1e-5 * scale

@@ -381,3 +381,31 @@ def pad(ctx: ExportContext):
         x = ctx.call("Gather", [x, index.astype(np.int64), axis, 0])
         cur[axis] = len(index)
     return x
+
+
+@exports("MaxUnpool")
+def max_unpool(ctx: ExportContext):
+    """Zeros of the output shape with X's values written at I's flat indices (TensorScatterUpdate: a
+    repeated index, which overlapping windows give, writes the same element's value again, never a sum)."""
+    shape = ctx.shape(0)
+    kernel = [int(k) for k in ctx.attr("kernel_shape") or []]
+    if shape is None or len(kernel) != len(shape) - 2:
+        raise ctx.fail("needs a static input shape and a kernel_shape for each spatial axis")
+    nd = len(kernel)
+    strides = [int(v) for v in ctx.attr("strides", [1] * nd)]
+    pads = [int(v) for v in ctx.attr("pads", [0] * (2 * nd))]
+    result = shape[:2] + [(n - 1) * s - pads[i] - pads[nd + i] + k
+                          for i, (n, s, k) in enumerate(zip(shape[2:], strides, kernel))]
+    if ctx.has_input(2) and [int(v) for v in ctx.const(2).ravel()] != result:
+        # ONNX's reference reads the indices in the unpooled shape and pads the result; ONNX
+        # Runtime (and PyTorch) read them in output_shape: the two disagree, so neither is exact
+        raise ctx.fail(f"output_shape {[int(v) for v in ctx.const(2).ravel()]} other than the unpooled {result}")
+    dtype = ctx.dtype(0) or np.dtype(np.float32)
+    total = int(np.prod(result))
+    zeros = ctx.call("BroadcastTo", [np.zeros((1,), dtype), (total,)])
+    index = ctx.call("Reshape", [cast_to(ctx, ctx.tensor(1), np.int64) if ctx.dtype(1) != np.int64 else ctx.tensor(1),
+                                 (-1, 1)])
+    values = ctx.call("Reshape", [ctx.tensor(0), (-1,)])
+    attrs = {"input_names": ["input_x", "indices", "updates"], "output_names": ["y"]}
+    y = ctx.call("TensorScatterUpdate", [zeros, index, values], attrs=attrs, function=False)
+    return ctx.call("Reshape", [y, tuple(result)])
