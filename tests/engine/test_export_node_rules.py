@@ -211,6 +211,8 @@ CASES = {
     "maxpool_indices_3d": lambda: _maxpool_case((1, 2, 4, 5, 6), False, kernel_shape=[2, 2, 3], strides=[1, 2, 2]),
     "maxunpool_after_maxpool": lambda: _unpool_case(),
     "maxunpool_output_shape_as_unpooled": lambda: _unpool_case((2, 2, 7, 7)),
+    "det_float32": lambda: _single("Det", {"x": np.random.default_rng(7).standard_normal((3, 4, 4))
+                                            .astype(np.float32)}, 11, (3,)),
     **{f"mod_{np.dtype(d).name}_fmod{f}": (lambda d=d, f=f: _mod_case(d, f))
        for d in (np.float16, np.float32, np.float64) for f in (0, 1)},
 }

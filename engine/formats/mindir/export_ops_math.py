@@ -399,3 +399,15 @@ def _reduce_by(ctx: ExportContext, op: str, x: str, axes_t, keep: bool, dtype: n
     m_out = m if keep else ctx.call("ReduceMax", [m, axes_t, False])  # drops the kept unit axes
     return ctx.call("Add", [_log(ctx, s), m_out])
 
+
+
+@exports("Det")
+def det(ctx: ExportContext):
+    """MatrixDeterminant (an LU factorisation, like ONNX Runtime's and numpy's) over the last two axes."""
+    shape = ctx.shape(0)
+    dtype = ctx.dtype(0)
+    if shape is None or len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ctx.fail("needs static square matrices in the last two axes")
+    if dtype is None or dtype.name not in ("float32", "float64"):
+        raise ctx.fail(f"Det of {dtype} (MindSpore's kernel takes float32 and float64)")
+    return ctx.call("MatrixDeterminant", [ctx.tensor(0)])
