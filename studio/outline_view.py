@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QLabel, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
 from studio.outline_model import KIND_ROLE, PAYLOAD_ROLE, OutlineModel
@@ -37,6 +37,7 @@ class OutlineView(QWidget):
         self.tree = QTreeView(self)
         self.tree.setModel(self.proxy)
         self.tree.setUniformRowHeights(True)
+        self.tree.setIndentation(12)  # node rows sit three levels deep: the default 20 px each went from their names
         self.tree.setAlternatingRowColors(True)
         header = self.tree.header()
         header.setStretchLastSection(False)
@@ -49,6 +50,8 @@ class OutlineView(QWidget):
         self._fitted_width = -1
         # Long names keep both ends ("layer4.1...conv2"): the tail is what tells nodes apart.
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree.viewport().installEventFilter(self)
+        self.tree.expanded.connect(self._on_expanded)
         self.tree.selectionModel().currentChanged.connect(self._on_current)
         self.placeholder = QLabel("Open a model (Ctrl+O) or drop one on the window.", self)
         self.placeholder.setWordWrap(True)
@@ -101,8 +104,9 @@ class OutlineView(QWidget):
         self._fit_columns()
 
     def _fit_columns(self, *, force: bool = True) -> None:
-        """Type, Shape and Size get what their values need; Name gets the rest (at least 120 px,
-        elided in the middle beyond that), so every column stays in view at the dock's width."""
+        """Every column in view at the tree's width: Type and Size get what their values need; Name
+        up to half the width (at least 120 px); Shape what is left (at least 60 px); whatever is
+        still left goes back to Name. Long names and shapes are elided in the middle."""
         width = self.tree.viewport().width()
         if not force and width == self._fitted_width:
             return  # only the height changed (a dock below opened): nothing to fit
@@ -112,14 +116,22 @@ class OutlineView(QWidget):
             widths = [max(self.tree.sizeHintForColumn(c), self.tree.header().sectionSizeHint(c)) + 8 for c in range(4)]
             if self.tree.isVisible():
                 self._content_widths = widths
-        name, *others = widths
-        for column, wanted in enumerate(others, start=1):
-            self.tree.setColumnWidth(column, wanted)
-        self.tree.setColumnWidth(0, max(120, min(name + 4, width - sum(others))))
+        name_wanted, type_width, shape_wanted, size_width = widths
+        name = min(name_wanted, max(120, width // 2))
+        shape = min(shape_wanted, max(60, width - type_width - size_width - name))
+        name = max(name, min(name_wanted, width - type_width - size_width - shape))
+        for column, value in enumerate((name, type_width, shape, size_width)):
+            self.tree.setColumnWidth(column, value)
 
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
-        self._fit_columns(force=False)
+    def _on_expanded(self, _index: QModelIndex) -> None:
+        """Rows came into view (a group opened, a node was revealed): measure the names again."""
+        self._content_widths = []
+        self._fit_columns()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt override
+        if watched is self.tree.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns(force=False)  # the dock's width, or a scroll bar coming or going
+        return super().eventFilter(watched, event)
 
     def select_node(self, node_id: str) -> None:
         """Follow a graph selection: reveal and select the node's row without re-emitting."""
@@ -132,6 +144,7 @@ class OutlineView(QWidget):
         self.tree.scrollTo(index)
         self.tree.selectionModel().blockSignals(False)
         self.tree.blockSignals(False)
+        self._on_expanded(index)  # revealing it may have opened its group (no signal: they were blocked)
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():

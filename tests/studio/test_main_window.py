@@ -386,8 +386,9 @@ def test_outline_columns_stay_in_view_and_fit_once(qtbot, window, monkeypatch):
     qtbot.waitUntil(lambda: tree.isVisible() and tree.viewport().width() > 0)
     widths = [tree.columnWidth(c) for c in range(4)]
     assert sum(widths) <= tree.viewport().width()  # the Size column is not off-screen
-    for column in (1, 2, 3):  # Type, Shape and Size are not cut
+    for column in (1, 3):  # Type and Size are not cut
         assert widths[column] >= tree.sizeHintForColumn(column)
+    assert widths[0] >= min(tree.sizeHintForColumn(0), 120) and widths[2] >= 60
     measured: list[int] = []
     original = type(tree).sizeHintForColumn
     monkeypatch.setattr(type(tree), "sizeHintForColumn", lambda self, c: measured.append(c) or original(self, c))
