@@ -502,3 +502,17 @@ def test_tile_with_a_tuple_of_multiples_computed_at_run_time(tmp_path):
     data = np.arange(6, dtype=np.float32).reshape(2, 3)
     (got,) = _run(lowered, {"x": data, "y": np.zeros(3, np.float32)})
     np.testing.assert_array_equal(got, np.tile(data, (2, 3)))
+
+
+def test_matrix_determinant(tmp_path):
+    x = np.random.default_rng(11).standard_normal((2, 3, 3)).astype(np.float32)
+    lowered = _primitive(tmp_path, "MatrixDeterminant", {"x": x}, [], [2], np.float32)
+    np.testing.assert_allclose(_run(lowered, {"x": x})[0], np.linalg.det(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
+    builder = MindIRBuilder("net")
+    out = builder.cnode(builder.primitive("MatrixDeterminant"), [builder.input("x", [3, 3], np.dtype(np.float64))],
+                        scope="Det")
+    builder.output(out, [], np.dtype(np.float64))
+    path = tmp_path / "det64.mindir"
+    path.write_bytes(builder.proto.SerializeToString())
+    (failure,) = formats.load(path).unlowered
+    assert "float64" in failure.reason

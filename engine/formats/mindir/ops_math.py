@@ -80,6 +80,15 @@ def truncate_mod(ctx: NodeContext):
     return ctx.emit("Mod", _operands(ctx), fmod=1)
 
 
+@op("MatrixDeterminant")
+def matrix_determinant(ctx: NodeContext):
+    """Determinants of the last two axes' square matrices: ONNX Det (ONNX Runtime runs it on float16/float32)."""
+    dtype = ctx.dtype(0) or ctx.out_dtype()
+    if dtype is not None and np.dtype(dtype) not in (np.dtype(np.float16), np.dtype(np.float32)):
+        raise ctx.fail(f"on {np.dtype(dtype).name}: ONNX Runtime has no Det kernel for it (float16, float32 only)")
+    return ctx.emit("Det", [ctx.tensor(0)])
+
+
 @op("FloorDiv")
 def floor_div(ctx: NodeContext):
     a, b = _operands(ctx)
