@@ -516,3 +516,25 @@ def test_matrix_determinant(tmp_path):
     path.write_bytes(builder.proto.SerializeToString())
     (failure,) = formats.load(path).unlowered
     assert "float64" in failure.reason
+
+
+def test_constant_axes_reduction_stays_at_opset_17(tmp_path):
+    """Nothing that needs opset 18: the model keeps opset 17 and the attribute form."""
+    x = np.random.default_rng(12).standard_normal((2, 3)).astype(np.float32)
+    init = [numpy_helper.from_array(np.array([1], np.int64), "axes")]
+    lowered = _round_trip(tmp_path, [helper.make_node("ReduceMax", ["x", "axes"], ["y"], keepdims=0)], {"x": x},
+                          [("y", TensorProto.FLOAT)], init)
+    assert _opset(lowered) == 17
+    (node,) = [n for n in lowered.graph.node if n.op_type == "ReduceMax"]
+    assert [a.name for a in node.attribute if a.name == "axes"] == ["axes"] and len(node.input) == 1
+    np.testing.assert_array_equal(_run(lowered, {"x": x})[0], x.max(1))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.bool_, np.int32])
+def test_one_hot_values_of_dtypes_without_where(tmp_path, dtype):
+    """On/off of 1/0 in a dtype ONNX Runtime's Where lacks (int16, bool): a cast of the comparison."""
+    idx = np.array([2, 0, 5], np.int64)
+    lowered = _primitive(tmp_path, "OneHot", {"idx": idx}, [3, np.array(1, dtype), np.array(0, dtype), -1], [3, 3], dtype)
+    (got,) = _run(lowered, {"idx": idx})
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, np.array([[0, 0, 1], [1, 0, 0], [0, 0, 0]], dtype))
