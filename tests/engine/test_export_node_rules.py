@@ -123,12 +123,59 @@ def _unpool_case(output_shape=None):
     return model, {"x": x}
 
 
+def test_qlinearmatmul_refuses_what_its_peers_answer_differently(tmp_path):
+    model, _ = _quantized_case("QLinearMatMul", True, False)
+    per_row = onnx.ModelProto()
+    per_row.CopyFrom(model)
+    per_row.graph.input[1].type.tensor_type.shape.dim.add().dim_value = 7  # a_scale per row
+    half = onnx.ModelProto()
+    half.CopyFrom(model)
+    for i in (1, 4, 6):
+        half.graph.input[i].type.tensor_type.elem_type = onnx.TensorProto.FLOAT16
+    half.opset_import[0].version = 21
+    for bad, reason in ((per_row, "per row of a"), (half, "float16")):
+        onnx.save(bad, tmp_path / "m.onnx")
+        with pytest.raises(UnsupportedOpError, match=reason):
+            convert(tmp_path / "m.onnx", tmp_path / "m.mindir")
+
+
 def test_max_unpool_refuses_an_output_shape_other_than_the_unpooled_one(tmp_path):
     """ONNX's reference and ONNX Runtime read the indices in different shapes then."""
     model, _ = _unpool_case((2, 2, 8, 8))
     onnx.save(model, tmp_path / "m.onnx")
     with pytest.raises(UnsupportedOpError, match=r"output_shape \[2, 2, 8, 8\] other than the unpooled \[2, 2, 7, 7\]"):
         convert(tmp_path / "m.onnx", tmp_path / "m.mindir")
+
+
+def _quantized_case(op: str, signed: bool, per_axis: bool, batch: tuple[int, ...] = ()):
+    """QLinearMatMul or MatMulInteger on random 8-bit operands; per_axis: b per column (and a per row for
+    MatMulInteger: ONNX Runtime takes no per-row a, so QLinearMatMul refuses it)."""
+    rng = np.random.default_rng(int(signed) * 2 + int(per_axis) + len(batch))
+    dt = np.int8 if signed else np.uint8
+    lo, hi = (-128, 128) if signed else (0, 256)
+    m, k, n = 7, 300, 9
+    a = rng.integers(lo, hi, (*batch, m, k)).astype(dt)
+    b = rng.integers(lo, hi, (k, n)).astype(dt)
+    a_zp = rng.integers(lo, hi, (m,) if per_axis and op == "MatMulInteger" else ()).astype(dt)
+    b_zp = rng.integers(lo, hi, (n,) if per_axis else ()).astype(dt)
+    if op == "MatMulInteger":
+        feeds = {"a": a, "b": b, "a_zp": a_zp, "b_zp": b_zp}
+        node = helper.make_node(op, list(feeds), ["y"])
+        graph = helper.make_graph([node], "q", [helper.make_tensor_value_info(k_, helper.np_dtype_to_tensor_dtype(v.dtype),
+                                                                              list(v.shape)) for k_, v in feeds.items()],
+                                  [helper.make_tensor_value_info("y", onnx.TensorProto.INT32, [*batch, m, n])])
+    else:
+        feeds = {"a": a, "a_scale": np.array(rng.uniform(1e-3, 0.05), np.float32), "a_zp": a_zp,
+                 "b": b, "b_scale": rng.uniform(1e-3, 0.05, (n,) if per_axis else ()).astype(np.float32), "b_zp": b_zp,
+                 "y_scale": np.array(rng.uniform(0.01, 0.5), np.float32), "y_zp": np.array(rng.integers(lo, hi), dt)}
+        node = helper.make_node(op, list(feeds), ["y"])
+        graph = helper.make_graph([node], "q", [helper.make_tensor_value_info(k_, helper.np_dtype_to_tensor_dtype(v.dtype),
+                                                                              list(v.shape)) for k_, v in feeds.items()],
+                                  [helper.make_tensor_value_info("y", helper.np_dtype_to_tensor_dtype(np.dtype(dt)),
+                                                                 [*batch, m, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model, feeds
 
 
 def _lrn_spec(x: np.ndarray, node: onnx.NodeProto) -> np.ndarray:
@@ -213,6 +260,12 @@ CASES = {
     "maxunpool_output_shape_as_unpooled": lambda: _unpool_case((2, 2, 7, 7)),
     "det_float32": lambda: _single("Det", {"x": np.random.default_rng(7).standard_normal((3, 4, 4))
                                             .astype(np.float32)}, 11, (3,)),
+    "qlinearmatmul_uint8": lambda: _quantized_case("QLinearMatMul", False, False),
+    "qlinearmatmul_int8_per_axis": lambda: _quantized_case("QLinearMatMul", True, True),
+    "qlinearmatmul_uint8_per_axis_3d": lambda: _quantized_case("QLinearMatMul", False, True, (2,)),
+    "matmulinteger_int8_per_axis": lambda: _quantized_case("MatMulInteger", True, True),
+    "matmulinteger_int8_3d": lambda: _quantized_case("MatMulInteger", True, False, (3,)),
+    "matmulinteger_uint8": lambda: _quantized_case("MatMulInteger", False, False),
     **{f"mod_{np.dtype(d).name}_fmod{f}": (lambda d=d, f=f: _mod_case(d, f))
        for d in (np.float16, np.float32, np.float64) for f in (0, 1)},
 }
@@ -267,6 +320,10 @@ def mindspore_results(tmp_path_factory):
             inputs.append(str(folder / f"{name}_{key}.npy"))
         if name.startswith("mod"):  # ONNX's reference: ONNX Runtime's fmod=0 gives -0.0 where numpy gives 0.0
             expected = _reference(model, feeds)
+        elif name.startswith("matmulinteger") and feeds["a_zp"].ndim:  # ONNX Runtime takes no per-row zero point for A
+            a_zp = feeds["a_zp"].astype(np.int64)
+            a_zp = a_zp.reshape(-1, 1) if a_zp.ndim == 1 else a_zp
+            expected = [((feeds["a"].astype(np.int64) - a_zp) @ (feeds["b"].astype(np.int64) - feeds["b_zp"])).astype(np.int32)]
         elif name.startswith("lrn_even"):  # ONNX Runtime refuses even sizes, onnx.reference's loop is wrong for N != C
             expected = [_lrn_spec(feeds["x"], model.graph.node[0])]
         else:
@@ -289,7 +346,7 @@ def test_mindspore_matches_onnx_runtime(mindspore_results, name):
     result = mindspore_results[name]
     assert "error" not in result, result
     for err, scale in zip(result["max_abs"], result["scale"]):
-        if name.startswith(("mod", "reverse", "clip", "scatter", "gather", "maxpool", "maxunpool")):
+        if name.startswith(("mod", "reverse", "clip", "scatter", "gather", "maxpool", "maxunpool", "qlinear", "matmulint")):
             assert err == 0.0  # exact: a remainder, gathers, a bound, whole numbers
         else:
             assert err <= 1e-5 * scale

@@ -293,11 +293,17 @@ def matmul(ctx: ExportContext):
     if a_shape is None or b_shape is None or shape is None:
         raise ctx.fail("needs static input shapes")
     a, b = ctx.tensor(0), ctx.tensor(1)
-    if not a_shape or not b_shape:
-        raise ctx.fail("MatMul of a scalar")
     half = ctx.dtype(0) == np.float16
     if half:  # accumulate in float32 and round once, as ONNX Runtime does
         a, b = cast_to(ctx, a, np.float32), cast_to(ctx, b, np.float32)
+    y = _matmul(ctx, a, b, a_shape, b_shape, shape)
+    return cast_to(ctx, y, np.float16) if half else y
+
+
+def _matmul(ctx: ExportContext, a: str, b: str, a_shape: list[int], b_shape: list[int], shape: list[int]) -> str:
+    """ONNX MatMul (numpy's matmul: 1-D operands, broadcast batch dims) with MindSpore's MatMul/BatchMatMul."""
+    if not a_shape or not b_shape:
+        raise ctx.fail("MatMul of a scalar")
     a2 = len(a_shape) == 1
     b2 = len(b_shape) == 1
     if a2:
@@ -320,7 +326,29 @@ def matmul(ctx: ExportContext):
         y = ctx.call("BatchMatMul", [a, b, False, False])
     if a2 or b2:
         y = ctx.call("Reshape", [y, tuple(shape)])
-    return cast_to(ctx, y, np.float16) if half else y
+    return y
+
+
+@exports("MatMulInteger")
+def matmul_integer(ctx: ExportContext):
+    """(A - a_zero_point) @ (B - b_zero_point) in int32, computed exactly in float64 (8-bit products
+    under 2**16, so sums stay exact far past any real K) and cast back."""
+    a_shape, b_shape, shape = ctx.shape(0), ctx.shape(1), out_shape(ctx)
+    if a_shape is None or b_shape is None or shape is None:
+        raise ctx.fail("needs static input shapes")
+    if any((ctx.dtype(i) or np.dtype(np.float32)).name not in ("int8", "uint8") for i in (0, 1)):
+        raise ctx.fail(f"MatMulInteger of {ctx.dtype(0)} and {ctx.dtype(1)}")
+    operands = []
+    for i, zp_index in ((0, 2), (1, 3)):
+        x = cast_to(ctx, ctx.tensor(i), np.float64)
+        if ctx.has_input(zp_index):
+            zp_shape = ctx.shape(zp_index) or []
+            zp = cast_to(ctx, ctx.tensor(zp_index), np.float64)
+            if i == 0 and len(zp_shape) == 1 and zp_shape[0] > 1:  # one zero point per row of A
+                zp = ctx.call("Reshape", [zp, (zp_shape[0], 1)])
+            x = ctx.call("Sub", [x, zp])
+        operands.append(x)
+    return cast_to(ctx, _matmul(ctx, operands[0], operands[1], a_shape, b_shape, shape), np.int32)
 
 
 # ---------------------------------------------------------------- reductions

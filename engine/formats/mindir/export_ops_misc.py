@@ -1,4 +1,4 @@
-"""ONNX -> MindIR rules for TopK, scatters, rounding, (de)quantization, two-operand Einsum and ReverseSequence."""
+"""ONNX -> MindIR rules for TopK, scatters, rounding, (de)quantization, QLinearMatMul, two-operand Einsum and ReverseSequence."""
 
 from __future__ import annotations
 
@@ -279,3 +279,35 @@ def reverse_sequence(ctx: ExportContext):
         full = tuple(pair) + (1,) * (len(shape) - 2)
         index = ctx.call("BroadcastTo", [ctx.call("Reshape", [index, full]), tuple(shape)])
     return ctx.call("GatherD", [ctx.tensor(0), time_axis, index])
+
+
+@exports("QLinearMatMul")
+def qlinear_matmul(ctx: ExportContext):
+    """As ONNX Runtime computes it: the exact integer product (float64 here, exact for 8-bit operands),
+    made float32 and multiplied by the float32 a_scale * b_scale / y_scale, rounded half to even,
+    shifted by y_zero_point and saturated (bit for bit with ONNX Runtime 1.32 on 30k random outputs;
+    ONNX's reference multiplies in float64, which can round a rare tie the other way)."""
+    from engine.formats.mindir.export_ops_math import _matmul
+
+    a_shape, b_shape, shape = ctx.shape(0), ctx.shape(3), out_shape(ctx)
+    out = ctx.w.dtypes.get(ctx.node.output[0])
+    if a_shape is None or b_shape is None or shape is None:
+        raise ctx.fail("needs static input shapes")
+    if out is None or out.name not in ("int8", "uint8") or any(ctx.dtype(i) not in (np.int8, np.uint8) for i in (0, 3)):
+        raise ctx.fail(f"QLinearMatMul of {ctx.dtype(0)} and {ctx.dtype(3)} to {out}")
+    if any(ctx.dtype(i) != np.float32 for i in (1, 4, 6)):
+        # ONNX's reference multiplies float16 scales in float16, ONNX Runtime in float32: they disagree
+        raise ctx.fail(f"scales of {sorted({ctx.dtype(i).name for i in (1, 4, 6) if ctx.dtype(i) is not None})} "
+                       "(ONNX's reference and ONNX Runtime multiply them differently unless float32)")
+    if any(int(np.prod(ctx.shape(i) or [1])) != 1 for i in (1, 2)):
+        # ONNX Runtime takes none, ONNX's reference broadcasts a vector along K: no answer to match
+        raise ctx.fail("a scale or zero point per row of a")
+    a = ctx.call("Sub", [cast_to(ctx, ctx.tensor(0), np.float64), cast_to(ctx, ctx.tensor(2), np.float64)])
+    b = ctx.call("Sub", [cast_to(ctx, ctx.tensor(3), np.float64), cast_to(ctx, ctx.tensor(5), np.float64)])
+    acc = cast_to(ctx, _matmul(ctx, a, b, a_shape, b_shape, shape), np.float32)
+    scale = ctx.call("RealDiv", [ctx.call("Mul", [ctx.tensor(1), ctx.tensor(4)]), ctx.tensor(6)])
+    y = _round_half_even(ctx, ctx.call("Mul", [acc, scale]), np.dtype(np.float32))
+    y = ctx.call("Add", [y, cast_to(ctx, ctx.tensor(7), np.float32)])
+    lo, hi = _QUANT[out.name]
+    y = ctx.call("Minimum", [ctx.call("Maximum", [y, np.array(lo, np.float32)]), np.array(hi, np.float32)])
+    return cast_to(ctx, y, out)
