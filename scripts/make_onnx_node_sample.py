@@ -69,7 +69,7 @@ SAMPLE: dict[str, dict] = {
     "test_maxpool_2d_ceil": M,
     "test_maxpool_2d_dilations": M,
     "test_maxpool_1d_default": M,
-    "test_maxpool_with_argmax_2d_precomputed_pads": refused("Indices output"),
+    "test_maxpool_with_argmax_2d_precomputed_pads": RT,  # Indices output (was refused), round trip too
     "test_averagepool_2d_pads_count_include_pad": M,
     "test_averagepool_2d_ceil": M,
     "test_averagepool_3d_dilations_small": M,
@@ -141,7 +141,7 @@ SAMPLE: dict[str, dict] = {
     "test_tile_precomputed": RT,  # repeats given at run time
     "test_lppool_2d_pads": M,
     "test_scatter_elements_with_negative_indices": RT,
-    "test_det_2d": refused("'Det' has no MindIR rule yet"),
+    "test_det_2d": RT,  # MatrixDeterminant, read back as Det
     # round trips of issue 10 that our MindIR reader used to refuse: run-time reduction axes
     # (opset 18), shifts (unsigned BitShift), bitwise, trig, Log1p, OneHot, scatters, untyped ranks
     "test_hardmax_axis_0": RT,
