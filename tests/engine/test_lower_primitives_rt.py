@@ -272,7 +272,7 @@ def test_log1p_keeps_tiny_values(tmp_path):
     (got,) = _run(lowered, {"x": x})
     with np.errstate(divide="ignore", invalid="ignore"):
         want = np.log1p(x.astype(np.float64)).astype(np.float32)
-    np.testing.assert_allclose(got, want, rtol=4e-7, atol=0, equal_nan=True)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0, equal_nan=True)  # a few ulps; log(1 + x) is 100% off
 
 
 def test_softplus_round_trip(tmp_path):
