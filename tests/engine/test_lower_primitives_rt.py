@@ -538,3 +538,14 @@ def test_one_hot_values_of_dtypes_without_where(tmp_path, dtype):
     (got,) = _run(lowered, {"idx": idx})
     assert got.dtype == dtype
     np.testing.assert_array_equal(got, np.array([[0, 0, 1], [1, 0, 0], [0, 0, 0]], dtype))
+
+
+def test_model_metadata_states_the_opset_the_lowering_chose(tmp_path):
+    """The opset shown by inspect and the outline is the one the lowered graph declares (17, or 18 when raised)."""
+    x = np.ones((2, 3), np.float32)
+    a = np.array([1], np.int64)
+    _round_trip(tmp_path, [helper.make_node("ReduceMax", ["x", "axes"], ["y"], keepdims=0)],
+                {"x": x, "axes": a}, [("y", TensorProto.FLOAT, (2,))])
+    assert formats.load(tmp_path / "model.mindir").metadata["opset"] == "ai.onnx 18 (converted)"
+    _round_trip(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], {"x": x}, [("y", TensorProto.FLOAT, (2, 3))])
+    assert formats.load(tmp_path / "model.mindir").metadata["opset"] == "ai.onnx 17 (converted)"

@@ -62,7 +62,8 @@ def load(path: Path, job: Job) -> Model:
         return Model(onnx=None, params=result.parameters, source_path=path, source_format="mindir",
                      source_nodes=source_nodes, metadata=metadata, unlowered=result.failures,
                      signature=result.signature)
-    metadata["opset"] = f"ai.onnx {lower.OPSET} (converted)"
+    opset = next((o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")), lower.OPSET)
+    metadata["opset"] = f"ai.onnx {opset} (converted)"  # 17, or 18/20 where an operator needed it
     metadata["parameters"] = json.dumps([t.name for t in onnx_model.graph.initializer if t.name in _param_names(onnx_model)])
     return Model(
         onnx=onnx_model,
