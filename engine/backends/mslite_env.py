@@ -26,6 +26,11 @@ LITE_VERSION = "2.0.0"
 WORKER = Path(__file__).with_name("mslite_worker.py")
 SETUP_COMMAND = "dstudio targets --setup mindspore-lite"
 CONVERT_TIMEOUT_S = 600
+#: The converted-model cache is pruned, least recently used first, to this many MiB
+#: (``DSTUDIO_MSLITE_CACHE_MB`` overrides it) after every new conversion.
+CACHE_LIMIT_MB = 2048
+#: A converter work folder this old (seconds) belongs to a process that died: removed when pruning.
+STALE_WORK_S = 3600
 
 
 def find_python37() -> str | None:
@@ -151,6 +156,7 @@ def convert_onnx(onnx_bytes: bytes, *, precision: str = "fp32", use_cache: bool 
     folder = cache_dir()
     out = folder / f"{key}.ms"
     if use_cache and out.is_file():
+        os.utime(out)  # recently used: the last to be pruned
         return out, True
     folder.mkdir(parents=True, exist_ok=True)
     work = folder / f"tmp-{key}-{os.getpid()}"
@@ -178,7 +184,56 @@ def convert_onnx(onnx_bytes: bytes, *, precision: str = "fp32", use_cache: bool 
         os.replace(produced, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    prune_cache(folder, keep=out)
     return out, False
+
+
+def prune_cache(folder: Path | None = None, limit_mb: float | None = None, *, keep: Path | None = None) -> list[Path]:
+    """Keep the Lite cache within ``limit_mb``: remove ``.ms`` files least recently used first
+    (their modification time, refreshed on every cache hit), never ``keep``; also remove converter
+    work folders left by processes that died (older than :data:`STALE_WORK_S`).
+
+    Returns:
+        What was removed.
+    """
+    import time
+
+    folder = folder or cache_dir()
+    if limit_mb is None:
+        limit_mb = float(os.environ.get("DSTUDIO_MSLITE_CACHE_MB") or CACHE_LIMIT_MB)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for work in folder.glob("tmp-*"):
+        try:
+            if work.is_dir() and now - work.stat().st_mtime > STALE_WORK_S:
+                shutil.rmtree(work, ignore_errors=True)
+                removed.append(work)
+        except OSError:
+            continue
+    entries = []
+    for path in folder.glob("*.ms"):
+        try:
+            info = path.stat()
+        except OSError:  # another process pruned it meanwhile
+            continue
+        entries.append((info.st_mtime, info.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= limit_mb * 2**20:
+            break
+        if keep is not None and path == keep:
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed.append(path)
+    if removed:
+        log.info("pruned %d entries from the MindSpore Lite cache %s", len(removed), folder)
+    return removed
 
 
 #: ONNX ops whose weights Lite 2.0 cannot run 8-bit: its CPU MatMul fails to pack a weight-quantized

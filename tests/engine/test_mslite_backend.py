@@ -134,3 +134,32 @@ def test_int8_quantizes_conv_weights_keeps_matmul_float_and_runs(tmp_path, caplo
     want = fx.expected()[0]
     cosine = float((outs[0] * want).sum() / np.linalg.norm(outs[0]) / np.linalg.norm(want))
     assert cosine > 0.999 and (outs[0].argmax(-1) == want.argmax(-1)).all()
+
+
+def test_lite_cache_is_pruned_least_recently_used_first(tmp_path, monkeypatch):
+    """Over its limit the cache drops the oldest conversions (never the one just made) and dead work folders."""
+    import os
+    import time
+
+    from engine.backends import mslite_env
+
+    now = time.time()
+    sizes = {"old": 3, "mid": 3, "new": 3, "kept": 3}  # MiB
+    for age, name in enumerate(["new", "mid", "old"], start=1):
+        path = tmp_path / f"{name}.ms"
+        path.write_bytes(b"\0" * (sizes[name] << 20))
+        os.utime(path, (now - 100 * age, now - 100 * age))
+    kept = tmp_path / "kept.ms"
+    kept.write_bytes(b"\0" * (sizes["kept"] << 20))
+    os.utime(kept, (now - 10_000, now - 10_000))  # the oldest, but the conversion just made
+    dead, live = tmp_path / "tmp-abc-1", tmp_path / "tmp-def-2"
+    dead.mkdir()
+    live.mkdir()
+    os.utime(dead, (now - 2 * mslite_env.STALE_WORK_S, now - 2 * mslite_env.STALE_WORK_S))
+    monkeypatch.setenv("DSTUDIO_MSLITE_CACHE_MB", "7")
+
+    removed = mslite_env.prune_cache(tmp_path, keep=kept)
+
+    assert set(removed) == {dead, tmp_path / "old.ms", tmp_path / "mid.ms"}  # 12 MiB -> 6 MiB, within 7
+    assert kept.is_file() and (tmp_path / "new.ms").is_file() and live.is_dir()
+    assert mslite_env.prune_cache(tmp_path, keep=kept) == []  # within the limit: nothing more goes
