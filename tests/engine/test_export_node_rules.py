@@ -152,7 +152,9 @@ def _quantized_case(op: str, signed: bool, per_axis: bool, batch: tuple[int, ...
     MatMulInteger: ONNX Runtime takes no per-row a, so QLinearMatMul refuses it)."""
     rng = np.random.default_rng(int(signed) * 2 + int(per_axis) + len(batch))
     dt = np.int8 if signed else np.uint8
-    lo, hi = (-128, 128) if signed else (0, 256)
+    # 7-bit magnitudes: ONNX Runtime's 8-bit kernels without VNNI add pairs of products in saturating
+    # 16-bit lanes, so full-range operands would make its answer depend on the CPU
+    lo, hi = (-64, 64) if signed else (0, 64)
     m, k, n = 7, 300, 9
     a = rng.integers(lo, hi, (*batch, m, k)).astype(dt)
     b = rng.integers(lo, hi, (k, n)).astype(dt)
@@ -320,7 +322,7 @@ def mindspore_results(tmp_path_factory):
             inputs.append(str(folder / f"{name}_{key}.npy"))
         if name.startswith("mod"):  # ONNX's reference: ONNX Runtime's fmod=0 gives -0.0 where numpy gives 0.0
             expected = _reference(model, feeds)
-        elif name.startswith("matmulinteger") and feeds["a_zp"].ndim:  # ONNX Runtime takes no per-row zero point for A
+        elif name.startswith("matmulinteger"):  # the operator text (ONNX Runtime takes no per-row zero point for A)
             a_zp = feeds["a_zp"].astype(np.int64)
             a_zp = a_zp.reshape(-1, 1) if a_zp.ndim == 1 else a_zp
             expected = [((feeds["a"].astype(np.int64) - a_zp) @ (feeds["b"].astype(np.int64) - feeds["b_zp"])).astype(np.int32)]

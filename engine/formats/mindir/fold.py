@@ -260,7 +260,8 @@ def _split_keeps_axis(model: onnx.ModelProto) -> int:
              and len(n.input) > 1 and n.input[1] and any(a.name == "keepdims" and a.i == 0 for a in n.attribute)]
     if not nodes:
         return 0
-    ranks = {t.name: len(t.dims) for t in model.graph.initializer}
+    ranks = {i.name: len(i.type.tensor_type.shape.dim) for i in model.graph.input if i.type.tensor_type.HasField("shape")}
+    ranks.update({t.name: len(t.dims) for t in model.graph.initializer})
     for node in _all_nodes(model.graph):
         value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
         if node.op_type == "Constant" and value is not None:
