@@ -180,6 +180,52 @@ def _quantized_case(op: str, signed: bool, per_axis: bool, batch: tuple[int, ...
     return model, feeds
 
 
+def _qconv_case(op: str, x_shape, w_shape, signed_w: bool, per_channel: bool, **attrs):
+    """ConvInteger or QLinearConv with uint8 input and int8/uint8 weights, 7-bit magnitudes (see above)."""
+    rng = np.random.default_rng(len(x_shape) * 10 + int(per_channel) + attrs.get("group", 1))
+    wdt = np.int8 if signed_w else np.uint8
+    wlo = -64 if signed_w else 0
+    m = w_shape[0]
+    feeds = {"x": rng.integers(0, 64, x_shape).astype(np.uint8)}
+    x_zp = np.array(rng.integers(0, 64), np.uint8)
+    w = rng.integers(wlo, 64, w_shape).astype(wdt)
+    w_zp = rng.integers(wlo, 64, (m,) if per_channel else ()).astype(wdt)
+    if op == "ConvInteger":
+        names, inits = ["x", "w", "x_zp", "w_zp"], {"w": w, "x_zp": x_zp, "w_zp": w_zp}
+    else:
+        inits = {"x_scale": np.array(0.02, np.float32), "x_zp": x_zp, "w": w,
+                 "w_scale": rng.uniform(1e-3, 0.02, (m,) if per_channel else ()).astype(np.float32), "w_zp": w_zp,
+                 "y_scale": np.array(0.3, np.float32), "y_zp": np.array(rng.integers(0, 64), np.uint8),
+                 "bias": rng.integers(-3000, 3000, (m,)).astype(np.int32)}
+        names = ["x", "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp", "bias"]
+    node = helper.make_node(op, names, ["y"], **attrs)
+    graph = helper.make_graph([node], "qconv", [helper.make_tensor_value_info("x", onnx.TensorProto.UINT8, list(x_shape))],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.INT32 if op == "ConvInteger"
+                                                             else onnx.TensorProto.UINT8, None)],
+                              [onnx.numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return onnx.shape_inference.infer_shapes(model, strict_mode=True), feeds
+
+
+def _conv_integer_spec(model: onnx.ModelProto, feeds: dict) -> np.ndarray:
+    """ConvInteger as ONNX's reference computes a float64 Conv of the zero-point-shifted integers (exact sums;
+    ONNX Runtime has no float64 Conv, and its ConvInteger takes no per-channel zero point)."""
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    node = model.graph.node[0]
+    w_zp = inits["w_zp"].astype(np.float64)
+    w = inits["w"].astype(np.float64) - (w_zp.reshape(-1, *[1] * (inits["w"].ndim - 1)) if w_zp.ndim else w_zp)
+    x = feeds["x"].astype(np.float64) - inits["x_zp"].astype(np.float64)
+    # ConvInteger pads with x_zp, a float Conv with 0: the same once x_zp is subtracted
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], **{a.name: helper.get_attribute_value(a) for a in node.attribute})
+    graph = helper.make_graph([conv], "f", [helper.make_tensor_value_info("x", onnx.TensorProto.DOUBLE, list(x.shape))],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.DOUBLE, None)],
+                              [onnx.numpy_helper.from_array(w, "w")])
+    float_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    float_model.ir_version = 8
+    return _reference(float_model, {"x": x})[0].astype(np.int32)
+
+
 def _lrn_spec(x: np.ndarray, node: onnx.NodeProto) -> np.ndarray:
     """LRN as ONNX's operator text defines it (the window floor((size-1)/2) before, ceil((size-1)/2) after)."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -268,6 +314,14 @@ CASES = {
     "matmulinteger_int8_per_axis": lambda: _quantized_case("MatMulInteger", True, True),
     "matmulinteger_int8_3d": lambda: _quantized_case("MatMulInteger", True, False, (3,)),
     "matmulinteger_uint8": lambda: _quantized_case("MatMulInteger", False, False),
+    "convinteger_2d_pads_strides_dilated": lambda: _qconv_case("ConvInteger", (2, 3, 9, 8), (4, 3, 3, 2), True, True,
+                                                                 pads=[1, 0, 2, 1], strides=[2, 1], dilations=[1, 2]),
+    "convinteger_grouped_1d": lambda: _qconv_case("ConvInteger", (1, 4, 11), (6, 2, 3), False, False, group=2,
+                                                  pads=[1, 1]),
+    "qlinearconv_per_channel": lambda: _qconv_case("QLinearConv", (2, 3, 8, 8), (5, 3, 3, 3), True, True,
+                                                   pads=[1, 1, 1, 1], strides=[2, 2]),
+    "qlinearconv_depthwise": lambda: _qconv_case("QLinearConv", (1, 4, 7, 7), (4, 1, 3, 3), True, False, group=4,
+                                                 auto_pad="SAME_UPPER"),
     **{f"mod_{np.dtype(d).name}_fmod{f}": (lambda d=d, f=f: _mod_case(d, f))
        for d in (np.float16, np.float32, np.float64) for f in (0, 1)},
 }
@@ -326,6 +380,8 @@ def mindspore_results(tmp_path_factory):
             a_zp = feeds["a_zp"].astype(np.int64)
             a_zp = a_zp.reshape(-1, 1) if a_zp.ndim == 1 else a_zp
             expected = [((feeds["a"].astype(np.int64) - a_zp) @ (feeds["b"].astype(np.int64) - feeds["b_zp"])).astype(np.int32)]
+        elif name.startswith("convinteger"):
+            expected = [_conv_integer_spec(model, feeds)]
         elif name.startswith("lrn_even"):  # ONNX Runtime refuses even sizes, onnx.reference's loop is wrong for N != C
             expected = [_lrn_spec(feeds["x"], model.graph.node[0])]
         else:
@@ -348,7 +404,8 @@ def test_mindspore_matches_onnx_runtime(mindspore_results, name):
     result = mindspore_results[name]
     assert "error" not in result, result
     for err, scale in zip(result["max_abs"], result["scale"]):
-        if name.startswith(("mod", "reverse", "clip", "scatter", "gather", "maxpool", "maxunpool", "qlinear", "matmulint")):
+        if name.startswith(("mod", "reverse", "clip", "scatter", "gather", "maxpool", "maxunpool", "qlinear", "matmulint",
+                                 "convint")):
             assert err == 0.0  # exact: a remainder, gathers, a bound, whole numbers
         else:
             assert err <= 1e-5 * scale

@@ -4,7 +4,7 @@ Each rule returns the MindIR value for the ONNX node's first output (or a list, 
 output); a rule may return a numpy array for a value it folds at export time (Shape of a
 static tensor). Operand order and constant types copy files MindSpore wrote itself; the
 rules live in ``export_ops_<role>.py`` (act, array, attention, loss, math, misc, nn, norm,
-resize, rnn), imported at the end of this module so that they register.
+qconv, resize, rnn), imported at the end of this module so that they register.
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ from engine.formats.mindir import (  # noqa: E402,F401
     export_ops_misc,
     export_ops_nn,
     export_ops_norm,
+    export_ops_qconv,
     export_ops_resize,
     export_ops_rnn,
 )

@@ -237,6 +237,27 @@ def _pool(ctx: ExportContext, kind: str):
     return [y, indices] if want_indices else y
 
 
+def window_reads(geometry, column_major: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For each output position (rows, row-major) and window position (columns, row-major): the flat
+    index into one input plane it reads (row-major, or column-major), and whether it is inside the input.
+
+    ``geometry`` is (spatial, kernel, strides, dilations, pad begins, output sizes), one value per axis.
+    """
+    spatial, kernel, strides, dilations, begins, out = geometry
+    nd = len(spatial)
+    weights = [int(np.prod(spatial[i + 1:])) for i in range(nd)] if not column_major \
+        else [int(np.prod(spatial[:i])) for i in range(nd)]
+    flat, valid = np.zeros([1] * (2 * nd), np.int64), np.ones([1] * (2 * nd), np.bool_)
+    for i, (n, k, s, d, b, o) in enumerate(zip(spatial, kernel, strides, dilations, begins, out)):
+        coord = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - b  # [out_i, k_i] input coordinates
+        view = [1] * (2 * nd)  # axes ordered (out_0..out_nd-1, k_0..k_nd-1)
+        view[i], view[nd + i] = coord.shape
+        flat = flat + coord.reshape(view) * weights[i]
+        valid = valid & ((coord >= 0) & (coord < n)).reshape(view)
+    shape = (int(np.prod(out)), int(np.prod(kernel)))
+    return flat.reshape(shape), np.broadcast_to(valid, flat.shape).reshape(shape)
+
+
 def _max_indices(ctx: ExportContext, shape: list[int], geometry, storage_order: int, dtype: np.dtype) -> str:
     """MaxPool's Indices: each window's first largest element (ONNX Runtime scans a window row-major
     and keeps a later element only when it is larger) as a flat index into the whole input
@@ -249,28 +270,11 @@ def _max_indices(ctx: ExportContext, shape: list[int], geometry, storage_order: 
     if dtype.kind != "f":
         raise ctx.fail(f"the Indices output of MaxPool on {dtype}")
     plane = int(np.prod(spatial))
-    per_axis = []  # per spatial axis: [out_i, k_i] input coordinates, -1 outside the input
-    for n, k, s, d, b, o in zip(spatial, kernel, strides, dilations, begins, out):
-        coord = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - b
-        per_axis.append(np.where((coord >= 0) & (coord < n), coord, -1))
-    nd = len(spatial)
-    weights = [int(np.prod(spatial[i + 1:])) for i in range(nd)] if not storage_order \
-        else [int(np.prod(spatial[:i])) for i in range(nd)]
-    flat, valid = np.zeros([1] * (2 * nd), np.int64), np.ones([1] * (2 * nd), np.bool_)
-    for i, coord in enumerate(per_axis):  # axes ordered (out_0..out_nd-1, k_0..k_nd-1)
-        view = [1] * (2 * nd)
-        view[i], view[nd + i] = coord.shape
-        flat = flat + coord.reshape(view) * weights[i]
-        valid = valid & (coord.reshape(view) >= 0)
-    windows, size = int(np.prod(out)), int(np.prod(kernel))
-    flat = np.where(valid, flat, -1).reshape(windows, size)  # the index each window position reports
-    row_major = [int(np.prod(spatial[i + 1:])) for i in range(nd)]
-    read = np.zeros([1] * (2 * nd), np.int64)
-    for i, coord in enumerate(per_axis):
-        view = [1] * (2 * nd)
-        view[i], view[nd + i] = coord.shape
-        read = read + coord.reshape(view) * row_major[i]
+    read, valid = window_reads(geometry)
+    flat, _ = window_reads(geometry, column_major=bool(storage_order))
+    flat = np.where(valid, flat, -1)  # the index each window position reports
     read = np.where(valid, read, plane).reshape(-1)  # where the gather reads (plane: the -inf slot)
+    windows, size = read.size // int(np.prod(kernel)), int(np.prod(kernel))
     rows = shape[0] * shape[1]
     x = ctx.call("Reshape", [ctx.tensor(0), (rows, plane)])
     x = ctx.call("Concat", [ctx.make_tuple([x, ctx.w.builder.constant(np.full((rows, 1), -np.inf, dtype))]), 1])
