@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from studio.outline_view import OutlineView
 from studio.properties_view import PropertiesView
 from studio.settings import Settings
 from studio.target_chooser import TargetChooser
-from studio.workers import TaskRunner, collect_garbage_on_gui_thread
+from studio.workers import GUI_SWITCH_INTERVAL_S, TaskRunner, collect_garbage_on_gui_thread
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         collect_garbage_on_gui_thread()
+        sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)  # the GUI thread gets the interpreter lock back quickly
         self.settings = settings or Settings()
         self.runner = TaskRunner(parent=self)
         self.setWindowTitle("Deploy Studio")

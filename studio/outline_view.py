@@ -86,16 +86,22 @@ class OutlineView(QWidget):
             self.tree.setFirstColumnSpanned(row, root, kind == "section")
 
     def _expand_default(self) -> None:
-        for key in ("inputs", "outputs", "nodes"):
-            index = self.model.section(key)
-            if index.isValid():
-                self.tree.expand(self.proxy.mapFromSource(index))
+        self.tree.blockSignals(True)  # the caller fits the columns once afterwards
+        try:
+            for key in ("inputs", "outputs", "nodes"):
+                index = self.model.section(key)
+                if index.isValid():
+                    self.tree.expand(self.proxy.mapFromSource(index))
+        finally:
+            self.tree.blockSignals(False)
 
     def _on_filter(self, text: str) -> None:
         """Filter rows; every match is shown expanded (a node under its collapsed op group is a match too)."""
         self.proxy.setFilterFixedString(text)
         if text.strip():
+            self.tree.blockSignals(True)  # fitted once below, not once per expanded row
             self.tree.expandAll()
+            self.tree.blockSignals(False)
         else:
             self.tree.collapseAll()
             self._expand_default()

@@ -396,3 +396,12 @@ def test_outline_columns_stay_in_view_and_fit_once(qtbot, window, monkeypatch):
     QApplication.processEvents()
     assert measured == []
     assert [tree.columnWidth(c) for c in range(4)] == widths
+
+
+def test_gui_takes_the_interpreter_lock_back_quickly(window):
+    """Worker threads hold the interpreter lock at most 1 ms at a time while the window runs."""
+    import sys
+
+    from studio.workers import GUI_SWITCH_INTERVAL_S
+
+    assert sys.getswitchinterval() == pytest.approx(GUI_SWITCH_INTERVAL_S) and GUI_SWITCH_INTERVAL_S <= 0.001
