@@ -3,7 +3,7 @@
 The cases and their expected outcomes are tests/data/onnx_node_sample/manifest.json
 (written by scripts/make_onnx_node_sample.py); the full suite is benchmarks/onnx_suite.py,
 whose code this test runs. A match also requires the round trip (our MindIR reader -> ONNX
--> ONNX Runtime) to match (bfloat16 cases excepted: ONNX Runtime's Python API cannot take them).
+-> ONNX Runtime, or onnx.reference for bfloat16 data, which ONNX Runtime's Python API cannot take) to match.
 """
 
 from __future__ import annotations
