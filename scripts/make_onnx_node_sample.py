@@ -128,8 +128,9 @@ SAMPLE: dict[str, dict] = {
     "test_nllloss_NCd1d2_with_weight_reduction_mean": M,
     "test_clip_default_inbounds_frozen": M,  # zero CNodes: reads back too
     "test_lstm_defaults": RT,
+    "test_lstm_batchwise": RT,  # layout=1: transposed around the layout-0 computation
+    "test_gru_batchwise": RT,
     "test_lstm_with_peepholes_frozen": M,
-    "test_lstm_batchwise": refused("layout=1"),
     "test_gru_with_initial_bias": RT,
     "test_rnn_seq_length": RT,
     "test_attention_3d_gqa_causal": M,

@@ -2,9 +2,10 @@
 
 The input projection of all steps is one MatMul per direction; each step adds the
 recurrent projection and applies the gate activations (ONNX gate order: LSTM i, o, f, c;
-GRU z, r, h). Both directions, initial states, peepholes, clip, input_forget and GRU's
-linear_before_reset are supported; per-batch sequence_lens shorter than the sequence,
-layout=1 and activations other than Sigmoid/Tanh/Relu are refused.
+GRU z, r, h). Both directions, initial states, peepholes, clip, input_forget, GRU's
+linear_before_reset and layout=1 (batch first: X, the states and the outputs are transposed
+around the same computation) are supported; per-batch sequence_lens shorter than the
+sequence and activations other than Sigmoid/Tanh/Relu are refused.
 """
 
 from __future__ import annotations
@@ -25,15 +26,21 @@ def _rows(ctx: ExportContext, x: str, shape: list[int], axis: int, begin: int, e
     return ctx.call("StridedSlice", [x, tuple(b), tuple(e), (1,) * len(shape), 0, 0, 0, 0, 0])
 
 
-def _direction_part(ctx: ExportContext, i: int, d: int) -> tuple[str, list[int]] | tuple[None, None]:
-    """Input ``i`` (W, R, B, P, initial states) for direction ``d``, without its direction axis."""
+def _direction_part(ctx: ExportContext, i: int, d: int, batch_first: bool = False) -> tuple[str, list[int]] | tuple[None, None]:
+    """Input ``i`` (W, R, B, P, initial states) for direction ``d``, without its direction axis.
+
+    With ``batch_first`` (layout=1) an initial state is [batch, directions, hidden]: its direction
+    is taken from axis 1.
+    """
     if not ctx.has_input(i):
         return None, None
     shape = ctx.shape(i)
     if shape is None:
         raise ctx.fail(f"needs a static shape for input {i}")
-    part = _rows(ctx, ctx.tensor(i), shape, 0, d, d + 1)
-    return ctx.call("Reshape", [part, tuple(shape[1:])]), list(shape[1:])
+    axis = 1 if batch_first else 0
+    part = _rows(ctx, ctx.tensor(i), shape, axis, d, d + 1)
+    rest = [n for k, n in enumerate(shape) if k != axis]
+    return ctx.call("Reshape", [part, tuple(rest)]), rest
 
 
 @exports("LSTM", "GRU", "RNN")
@@ -42,8 +49,11 @@ def recurrent(ctx: ExportContext):
     x_shape = ctx.shape(0)
     if x_shape is None or len(x_shape) != 3:
         raise ctx.fail("needs a static 3-D input")
-    if int(ctx.attr("layout", 0)):
-        raise ctx.fail("layout=1")
+    batch_first = bool(int(ctx.attr("layout", 0)))
+    x = ctx.tensor(0)
+    if batch_first:  # [batch, seq, input] -> [seq, batch, input]
+        x = ctx.call("Transpose", [x, (1, 0, 2)])
+        x_shape = [x_shape[1], x_shape[0], x_shape[2]]
     seq, batch, _ = x_shape
     hidden = int(ctx.attr("hidden_size", 0))
     if hidden <= 0:
@@ -70,7 +80,7 @@ def recurrent(ctx: ExportContext):
         w, _ = _direction_part(ctx, 1, d)  # [gates*H, I]
         r, _ = _direction_part(ctx, 2, d)  # [gates*H, H]
         bias, _ = _direction_part(ctx, 3, d)  # [2*gates*H]
-        flat = ctx.call("Reshape", [ctx.tensor(0), (seq * batch, x_shape[2])])
+        flat = ctx.call("Reshape", [x, (seq * batch, x_shape[2])])
         xw = ctx.call("MatMul", [flat, w, False, True])
         wb = rb = None
         if bias is not None:
@@ -81,11 +91,11 @@ def recurrent(ctx: ExportContext):
             else:
                 xw = ctx.call("Add", [xw, wb])
         xw = ctx.call("Reshape", [xw, (seq, batch, gates * hidden)])
-        h, _ = _direction_part(ctx, 5, d)
+        h, _ = _direction_part(ctx, 5, d, batch_first)
         h = h if h is not None else np.zeros((batch, hidden), dtype)
         c = None
         if op == "LSTM":
-            c, _ = _direction_part(ctx, 6, d)
+            c, _ = _direction_part(ctx, 6, d, batch_first)
             c = c if c is not None else np.zeros((batch, hidden), dtype)
         peep, _ = _direction_part(ctx, 7, d) if op == "LSTM" else (None, None)
         steps: list[str] = [None] * seq  # type: ignore[list-item]
@@ -93,9 +103,9 @@ def recurrent(ctx: ExportContext):
             xt = ctx.call("Reshape", [_rows(ctx, xw, [seq, batch, gates * hidden], 0, t, t + 1), (batch, gates * hidden)])
             h_in = h if isinstance(h, str) else ctx.w.builder.constant(h)
             if op == "LSTM":
-                h, c = _lstm_step(ctx, xt, h_in, c, r, peep, f, hidden, clip, dtype)
+                h, c = _lstm_step(ctx, xt, h_in, c, r, peep, f, hidden, clip, dtype, batch)
             elif op == "GRU":
-                h = _gru_step(ctx, xt, h_in, r, rb, f, hidden, clip, dtype)
+                h = _gru_step(ctx, xt, h_in, r, rb, f, hidden, clip, dtype, batch)
             else:
                 g = ctx.call("Add", [xt, ctx.call("MatMul", [h_in, r, False, True])])
                 h = ctx.call(f[0], [_clip(ctx, g, clip, dtype)])
@@ -108,9 +118,11 @@ def recurrent(ctx: ExportContext):
     def join(parts: list[str], axis: int) -> str:
         return parts[0] if len(parts) == 1 else ctx.call("Concat", [ctx.make_tuple(parts), axis])
 
-    outs = [join(ys, 1), join(hs, 0)]
+    outs = [join(ys, 1), join(hs, 0)]  # Y [seq, dirs, batch, hidden]; Y_h, Y_c [dirs, batch, hidden]
     if op == "LSTM":
         outs.append(join(cs, 0))
+    if batch_first:  # Y [batch, seq, dirs, hidden]; Y_h, Y_c [batch, dirs, hidden]
+        outs = [ctx.call("Transpose", [outs[0], (2, 0, 1, 3)])] + [ctx.call("Transpose", [o, (1, 0, 2)]) for o in outs[1:]]
     return outs
 
 
@@ -124,9 +136,8 @@ def _chunk(ctx: ExportContext, g: str, k: int, batch: int, hidden: int, gates: i
     return _rows(ctx, g, [batch, gates * hidden], 1, k * hidden, (k + 1) * hidden)
 
 
-def _lstm_step(ctx, xt, h, c, r, peep, f, hidden, clip, dtype):
+def _lstm_step(ctx, xt, h, c, r, peep, f, hidden, clip, dtype, batch):
     g = ctx.call("Add", [xt, ctx.call("MatMul", [h, r, False, True])])
-    batch = ctx.w.shapes[ctx.node.input[0]][1]
     i, o, fg, cand = (_chunk(ctx, g, k, batch, hidden, 4) for k in range(4))
     c_in = c if isinstance(c, str) else ctx.w.builder.constant(c)
     if peep is not None:
@@ -146,8 +157,7 @@ def _lstm_step(ctx, xt, h, c, r, peep, f, hidden, clip, dtype):
     return ctx.call("Mul", [o, ctx.call(f[2], [c_new])]), c_new
 
 
-def _gru_step(ctx, xt, h, r, rb, f, hidden, clip, dtype):
-    batch = ctx.w.shapes[ctx.node.input[0]][1]
+def _gru_step(ctx, xt, h, r, rb, f, hidden, clip, dtype, batch):
     lbr = int(ctx.attr("linear_before_reset", 0))
     xz, xr, xh = (_chunk(ctx, xt, k, batch, hidden, 3) for k in range(3))
     r_rows = [_rows(ctx, r, [3 * hidden, hidden], 0, k * hidden, (k + 1) * hidden) for k in range(3)]
