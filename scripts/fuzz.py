@@ -32,8 +32,13 @@ from tests.fuzz.seeds import FORMATS, load_seeds  # noqa: E402
 
 
 def campaign(fmt: str, count: int, seed: int, out: Path | None, timeout: float, large: bool,
-             quiet: bool = False) -> dict:
+             quiet: bool = False, extra: Path | None = None) -> dict:
     seeds = load_seeds(fmt, large=large)
+    if extra is not None:  # more seed files of this format (e.g. MindIRs our writer made from ONNX's node tests)
+        from tests.fuzz.mutate import Seed
+
+        main = f"model.{fmt}"
+        seeds += [Seed(p.stem, {main: p.read_bytes()}, main, fmt) for p in sorted(extra.glob(f"*.{fmt}"))]
     counts: Counter[str] = Counter()
     by_stage: Counter[str] = Counter()
     found: dict[tuple, dict] = {}
@@ -79,11 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder for new reproducers (and summary.json)")
     parser.add_argument("--large", action="store_true", help="also mutate the larger fixtures")
     parser.add_argument("--quiet", action="store_true", help="print only the per-format summary lines")
+    parser.add_argument("--extra-seeds", type=Path, metavar="DIR",
+                        help="also mutate the *.<format> files in DIR (e.g. MindIRs written from ONNX's node tests)")
     args = parser.parse_args(argv)
     harness.prepare()
     reports = []
     for fmt in FORMATS if args.format == "all" else (args.format,):
-        report = campaign(fmt, args.count, args.seed, args.out, args.timeout, args.large, quiet=args.quiet)
+        report = campaign(fmt, args.count, args.seed, args.out, args.timeout, args.large, quiet=args.quiet,
+                          extra=args.extra_seeds)
         reports.append(report)
         print(f"{fmt}: {report['count']} mutants in {report['seconds']} s: {report['outcomes']}; "
               f"{report['distinct_defects']} distinct defects", flush=True)

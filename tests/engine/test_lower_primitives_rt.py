@@ -549,3 +549,28 @@ def test_model_metadata_states_the_opset_the_lowering_chose(tmp_path):
     assert formats.load(tmp_path / "model.mindir").metadata["opset"] == "ai.onnx 18 (converted)"
     _round_trip(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], {"x": x}, [("y", TensorProto.FLOAT, (2, 3))])
     assert formats.load(tmp_path / "model.mindir").metadata["opset"] == "ai.onnx 17 (converted)"
+
+
+def test_a_large_static_fill_is_constant_of_shape_not_a_tensor(tmp_path):
+    """OnesLike of a stated 10,000 x 10,000 input lowers to ConstantOfShape: no 400 MB initializer
+    (a fuzzed input shape made the reader allocate one); a small one stays an initializer."""
+    builder = MindIRBuilder("net")
+    inp = builder.input("x", [10_000, 10_000], np.float32)  # the stated shape is all the lowering sees
+    out = builder.cnode(builder.primitive("OnesLike"), [inp], scope="OnesLike")
+    builder.annotate(out, [10_000, 10_000], np.dtype(np.float32))
+    builder.output(out, [10_000, 10_000], np.dtype(np.float32))
+    path = tmp_path / "big.mindir"
+    path.write_bytes(builder.proto.SerializeToString())
+    lowered = formats.load(path).onnx
+    assert "ConstantOfShape" in [n.op_type for n in lowered.graph.node]
+    assert all(np.prod(t.dims) <= 4096 for t in lowered.graph.initializer)
+
+    medium = _primitive(tmp_path, "ZerosLike", {"x": np.ones((100, 100), np.int32)}, [], [100, 100], np.int32)
+    assert "ConstantOfShape" in [n.op_type for n in medium.graph.node]
+    (got,) = _run(medium, {"x": np.ones((100, 100), np.int32)})
+    assert got.dtype == np.int32 and got.shape == (100, 100) and not got.any()
+
+    small = _primitive(tmp_path, "OnesLike", {"x": np.zeros((2, 3), np.float32)}, [], [2, 3], np.float32)
+    assert "ConstantOfShape" not in [n.op_type for n in small.graph.node]
+    (got,) = _run(small, {"x": np.zeros((2, 3), np.float32)})
+    np.testing.assert_array_equal(got, np.ones((2, 3), np.float32))

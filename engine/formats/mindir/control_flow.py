@@ -390,7 +390,7 @@ def zeros_like(lo: Lowering, value: Any, node: MindNode) -> str:
         dims, dtype = lo.types.get(value, (None, None))
     if dims is None or dtype is None or any(d < 0 for d in dims):
         raise _fail(lo, node, "a loop is left (break) with a value whose shape is not static, which is not supported")
-    return lo.const_tensor(np.zeros(dims, np.dtype(dtype)), hint="zeros")
+    return lo.filled(list(dims), dtype, 0, hint="zeros")
 
 
 def _lower_loop_if(lo: Lowering, cond_name: str, base: str, then: tuple, other: tuple, node: MindNode) -> Value:

@@ -31,6 +31,9 @@ from engine.model import UnloweredNode
 log = logging.getLogger(__name__)
 
 OPSET = 17
+#: A filled tensor (OnesLike, a loop's placeholder) with at most this many elements is an
+#: initializer; a larger one is ConstantOfShape (see ``Lowering.filled``).
+FILL_INLINE_ELEMENTS = 4096
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,19 @@ class Lowering:
         if key is not None:
             self._const_cache[key] = name
         return name
+
+    def filled(self, dims: list[int], dtype: Any, value: float, hint: str) -> str:
+        """A tensor of ``dims`` filled with ``value``: an initializer when small, else
+        ``ConstantOfShape`` of a constant shape, so a large shape (a stated input of a billion
+        elements, even) never becomes a tensor in memory or in the file."""
+        dtype = np.dtype(dtype)
+        if int(np.prod(dims, dtype=np.float64)) <= FILL_INLINE_ELEMENTS:
+            return self.const_tensor(np.full(dims, value, dtype), hint=hint)
+        shape = self.const_tensor(np.array(dims, np.int64), hint=f"{hint}_shape")
+        out = self.emit("ConstantOfShape", [shape], name=hint,
+                        value=numpy_helper.from_array(np.full(1, value, dtype), "value"))
+        self.types[out] = (list(dims), dtype)
+        return out
 
     def int_vector(self, items: tuple, hint: str) -> str:
         """A tuple of integers, some computed at run time (dims of a dynamic shape), as a 1-d int64 tensor.

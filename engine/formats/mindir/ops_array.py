@@ -218,11 +218,13 @@ def shape(ctx: NodeContext):
 
 @op("OnesLike", "ZerosLike")
 def ones_like(ctx: NodeContext):
-    """A constant when the input's shape is static; else ConstantOfShape(Shape(x)) in x's dtype."""
+    """A constant when the input's shape is static (ConstantOfShape when large); else
+    ConstantOfShape(Shape(x)) in x's dtype."""
     dims, dtype = ctx.shape(0), ctx.dtype(0) or ctx.out_dtype()
     fill = np.ones if ctx.node.op_type == "OnesLike" else np.zeros
     if dims is not None and all(d >= 0 for d in dims) and dtype is not None:
-        out = ctx.emit("Identity", [ctx.const_tensor(fill(dims, dtype), hint="fill")])
+        out = ctx.emit("Identity", [ctx.lo.filled(list(dims), dtype, 1 if fill is np.ones else 0,
+                                                  hint=f"{ctx.base}_fill")])
         ctx.lo.types.setdefault(out, (list(dims), np.dtype(dtype)))
         return out
     from onnx import numpy_helper
