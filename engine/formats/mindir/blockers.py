@@ -55,6 +55,7 @@ def find_blockers(model: Model, path: str | Path) -> list[Blocker]:
             reason = "no MindIR rule" if standard else f"custom domain {node.domain}"
         else:
             try:
+                writer._check_sizes(node)  # before the rule allocates what a stated shape asks for
                 result = rule(w.ExportContext(writer, node))
             except EngineError as exc:
                 reason = exc.message.split(": ", 1)[-1]

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.formats.mindir.export_ops import NCHW, PAD_VALID, _explicit_pads, _ints, cast_to, check_window, out_shape
 from engine.formats.mindir.values import TYPE_IDS
-from engine.formats.mindir.writer import ExportContext, exports
+from engine.formats.mindir.writer import SHAPED_CONSTANT_LIMIT, ExportContext, exports
 
 
 def pad_axis(ctx: ExportContext, x: str, shape: list[int], axis: int, before: int, after: int, fill) -> tuple[str, list[int]]:
@@ -39,6 +39,9 @@ def pad_axis(ctx: ExportContext, x: str, shape: list[int], axis: int, before: in
         elif amount:
             block = list(shape)
             block[axis] = amount
+            if int(np.prod(block, dtype=np.float64)) > SHAPED_CONSTANT_LIMIT:  # padding is a constant block
+                raise ctx.fail(f"a pad of {amount:,} on axis {axis} of {shape} (a constant of "
+                               f"{int(np.prod(block, dtype=np.float64)):,} elements; at most {SHAPED_CONSTANT_LIMIT:,})")
             parts.append(np.full(block, fill, dtype=dtype))
     names = [p if isinstance(p, str) else ctx.w.builder.constant(p) for p in parts]
     shape = list(shape)

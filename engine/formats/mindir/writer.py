@@ -261,6 +261,19 @@ ExportRule = Callable[[ExportContext], "str | list[str] | None"]
 EXPORT_OPS: dict[str, ExportRule] = {}
 
 
+#: No tensor of a converted graph may state more elements than this (2^31: 8 GiB of float32).
+TENSOR_ELEMENTS_LIMIT = 1 << 31
+#: Operators whose rules spell them out with index, mask or padding constants as large as their
+#: tensors: MaxPool's Indices and MaxUnpool, Attention's masks, ReverseSequence,
+#: ScatterElements, LRN's windows and the integer convolutions.
+SHAPED_CONSTANT_OPS = frozenset({"MaxUnpool", "Attention", "ReverseSequence", "ScatterElements", "LRN",
+                                 "ConvInteger", "QLinearConv", "MatMulInteger", "QLinearMatMul"})
+#: ... and they stop at this many elements (2^24: 128 MiB of int64 indices).
+SHAPED_CONSTANT_LIMIT = 1 << 24
+#: LSTM/GRU/RNN are unrolled over the static sequence: at most this many steps.
+UNROLL_LIMIT = 4096
+
+
 def exports(*names: str) -> Callable[[ExportRule], ExportRule]:
     """Register a MindIR export rule for one or more ONNX op types."""
 
@@ -367,6 +380,35 @@ class MindIRWriter:
                                      path=self.src) from None
         return dtype
 
+    def _check_sizes(self, node: onnx.NodeProto) -> None:
+        """Refuse, before any rule allocates, a node whose stated tensors are too large for its rule.
+
+        A stated shape is only a claim of the file (a corrupt or hostile one asked for 16 GiB of
+        index constants): any tensor over :data:`TENSOR_ELEMENTS_LIMIT` elements is refused; the
+        operators spelled out with constants as large as their tensors (:data:`SHAPED_CONSTANT_OPS`)
+        stop at :data:`SHAPED_CONSTANT_LIMIT`; a recurrent op is unrolled, one step per element
+        of its sequence, up to :data:`UNROLL_LIMIT` steps.
+        """
+        largest = 0
+        for name in list(node.input) + list(node.output):
+            dims = self.shapes.get(name) if name and name not in self.consts else None
+            if dims and all(d > 0 for d in dims):
+                largest = max(largest, int(np.prod(dims, dtype=np.float64)))
+        shaped = node.op_type in SHAPED_CONSTANT_OPS or (node.op_type == "MaxPool" and len(node.output) > 1
+                                                         and bool(node.output[1]))  # its Indices output
+        limit = SHAPED_CONSTANT_LIMIT if shaped else TENSOR_ELEMENTS_LIMIT
+        if largest > limit:
+            why = "its MindIR form builds constants that large" if limit == SHAPED_CONSTANT_LIMIT else "past what is converted"
+            raise UnsupportedOpError(f"ONNX {node.op_type} on a tensor of {largest:,} elements: {why} "
+                                     f"(at most {limit:,})", path=self.src, node=node.name)
+        if node.op_type in ("LSTM", "GRU", "RNN"):
+            dims = self.shapes.get(node.input[0]) or []
+            layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
+            steps = dims[1 if layout else 0] if len(dims) == 3 else 0
+            if steps > UNROLL_LIMIT:
+                raise UnsupportedOpError(f"ONNX {node.op_type} over {steps:,} steps: it is unrolled one step at a "
+                                         f"time (at most {UNROLL_LIMIT:,})", path=self.src, node=node.name)
+
     def _apply(self, rule: ExportRule, node: onnx.NodeProto):
         """Run one export rule; any error names the input file and the node."""
         try:
@@ -464,6 +506,7 @@ class MindIRWriter:
             rule = EXPORT_OPS.get(node.op_type)
             if rule is None:
                 raise UnsupportedOpError(f"ONNX op {node.op_type!r} has no MindIR rule yet", path=self.src, node=node.name)
+            self._check_sizes(node)
             result = self._apply_in_float32(rule, node) if self._computes_in_bf16(node) else self._apply(rule, node)
             if result is None:
                 continue
