@@ -186,6 +186,8 @@ def _pool(ctx: ExportContext, kind: str):
     begins, ends = pads[:nd], pads[nd:]
     spatial, out = shape[2:], result[2:]
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    if any(e > n + b + en for e, n, b, en in zip(eff, spatial, begins, ends)):
+        raise ctx.fail(f"a window of {eff} is larger than the padded input {[n + b + en for n, b, en in zip(spatial, begins, ends)]}")
     extra = [max(0, (o - 1) * s + e - (n + b + en)) for o, s, e, n, b, en in zip(out, strides, eff, spatial, begins, ends)]
     dtype = ctx.dtype(0) or np.dtype(np.float32)
     indices = None

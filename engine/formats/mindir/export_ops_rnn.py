@@ -92,11 +92,13 @@ def recurrent(ctx: ExportContext):
                 xw = ctx.call("Add", [xw, wb])
         xw = ctx.call("Reshape", [xw, (seq, batch, gates * hidden)])
         h, _ = _direction_part(ctx, 5, d, batch_first)
-        h = h if h is not None else np.zeros((batch, hidden), dtype)
+        # Absent initial states are zeros of one row: broadcast against the batch by the first step
+        # (a [batch, hidden] constant would be as large as the batch a file states).
+        h = h if h is not None else np.zeros((1, hidden), dtype)
         c = None
         if op == "LSTM":
             c, _ = _direction_part(ctx, 6, d, batch_first)
-            c = c if c is not None else np.zeros((batch, hidden), dtype)
+            c = c if c is not None else np.zeros((1, hidden), dtype)
         peep, _ = _direction_part(ctx, 7, d) if op == "LSTM" else (None, None)
         steps: list[str] = [None] * seq  # type: ignore[list-item]
         for t in (range(seq - 1, -1, -1) if reverse else range(seq)):

@@ -396,11 +396,17 @@ class MindIRWriter:
                 largest = max(largest, int(np.prod(dims, dtype=np.float64)))
         shaped = node.op_type in SHAPED_CONSTANT_OPS or (node.op_type == "MaxPool" and len(node.output) > 1
                                                          and bool(node.output[1]))  # its Indices output
+        if shaped and node.op_type in ("MaxPool", "MaxUnpool", "ConvInteger", "QLinearConv"):
+            # their index constants hold one entry per output position and kernel position
+            kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), None)
+            weight = self.shapes.get(node.input[3 if node.op_type == "QLinearConv" else 1]) if len(node.input) > 1 else None
+            kernel = kernel or (weight[2:] if weight else [])
+            largest *= max(int(np.prod(kernel, dtype=np.float64)), 1)
         limit = SHAPED_CONSTANT_LIMIT if shaped else TENSOR_ELEMENTS_LIMIT
         if largest > limit:
-            why = "its MindIR form builds constants that large" if limit == SHAPED_CONSTANT_LIMIT else "past what is converted"
-            raise UnsupportedOpError(f"ONNX {node.op_type} on a tensor of {largest:,} elements: {why} "
-                                     f"(at most {limit:,})", path=self.src, node=node.name)
+            what = (f"its MindIR form builds constants of {largest:,} entries for these shapes" if shaped
+                    else f"a tensor of {largest:,} elements, past what is converted")
+            raise UnsupportedOpError(f"ONNX {node.op_type}: {what} (at most {limit:,})", path=self.src, node=node.name)
         if node.op_type in ("LSTM", "GRU", "RNN"):
             dims = self.shapes.get(node.input[0]) or []
             layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
