@@ -106,3 +106,16 @@ def test_a_window_larger_than_the_padded_input(tmp_path):
     node = helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[65536, 5], pads=[2, 2, 2, 2], name="pool")
     message = _refused(tmp_path, _save(tmp_path, [node], [x], [y, i]))
     assert "larger than the padded input [9, 9]" in message
+
+
+def test_a_hidden_size_that_does_not_fit_the_weights(tmp_path):
+    """hidden_size must agree with W and R (a fuzzed 2^31 asked for an 8 GiB state; a smaller lie would be a wrong answer)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 1, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["s", "d", "b", "h"])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 28, 2], np.zeros(56, np.float32))
+    r = helper.make_tensor("r", TensorProto.FLOAT, [1, 28, 7], np.zeros(196, np.float32))
+    for hidden in (2**31, 6):
+        node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=hidden, name="lstm")
+        message = _refused(tmp_path, _save(tmp_path, [node], [x], [y], [w, r]))
+        # 2^31: shape inference already states outputs past the size limit; 6: the weights say 7
+        assert "LSTM" in message and (hidden == 2**31 or "do not fit hidden_size 6" in message)

@@ -58,6 +58,11 @@ def recurrent(ctx: ExportContext):
     hidden = int(ctx.attr("hidden_size", 0))
     if hidden <= 0:
         raise ctx.fail("needs hidden_size")
+    w_shape, r_shape = ctx.shape(1), ctx.shape(2)
+    gates_h = _GATES[op] * hidden
+    if w_shape is None or r_shape is None or len(w_shape) != 3 or len(r_shape) != 3 \
+            or w_shape[1] != gates_h or r_shape[1:] != [gates_h, hidden] or w_shape[2] != x_shape[2]:
+        raise ctx.fail(f"W {w_shape} and R {r_shape} do not fit hidden_size {hidden} and an input of {x_shape[2]}")
     if ctx.has_input(4):
         if not ctx.is_const(4) or (ctx.const(4) != seq).any():
             raise ctx.fail("sequence_lens shorter than the sequence (or given at run time)")
