@@ -285,6 +285,7 @@ CASES = {
     "attention_window_nonpad": lambda: _attention_case(3, 0, 1, True),
     "lrn_odd": lambda: _lrn_case((2, 6, 3, 4), 3),
     "lrn_even_rank3": lambda: _lrn_case((2, 7, 5), 4),
+    "lrn_even_window_wider_than_the_channels": lambda: _lrn_case((2, 3, 4), 12),  # clipped to the channels
     "mvn": lambda: _single("MeanVarianceNormalization", {"x": np.random.default_rng(1).standard_normal((2, 3, 4, 5))
                                                           .astype(np.float32)}, 13, (2, 3, 4, 5), axes=[0, 2]),
     "swish": lambda: _single("Swish", {"x": np.linspace(-8, 8, 40, dtype=np.float32)}, 24, (40,), alpha=0.7),
