@@ -119,3 +119,13 @@ def test_a_hidden_size_that_does_not_fit_the_weights(tmp_path):
         message = _refused(tmp_path, _save(tmp_path, [node], [x], [y], [w, r]))
         # 2^31: shape inference already states outputs past the size limit; 6: the weights say 7
         assert "LSTM" in message and (hidden == 2**31 or "do not fit hidden_size 6" in message)
+
+
+def test_a_convolution_kernel_larger_than_its_input(tmp_path):
+    """A 30x30 kernel on a 28x28 input has no valid output: refused, not written with a dynamic dim."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", "c", "h", "w"])
+    w = onnx.numpy_helper.from_array(np.zeros((1, 1, 30, 30), np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv")
+    message = _refused(tmp_path, _save(tmp_path, [node], [x], [y], [w]))
+    assert "a window of [30, 30] is larger than the padded input [28, 28]" in message

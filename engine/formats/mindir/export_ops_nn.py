@@ -17,6 +17,14 @@ from engine.formats.mindir.values import TYPE_IDS
 from engine.formats.mindir.writer import SHAPED_CONSTANT_LIMIT, ExportContext, exports
 
 
+def check_fits(ctx: ExportContext, spatial, eff, begins, ends) -> None:
+    """Refuse a window (``eff``: dilated kernel sizes) larger than the padded input: ONNX's shape
+    inference gives such a node a negative output size, which no MindIR can hold."""
+    padded = [n + b + e for n, b, e in zip(spatial, begins, ends)]
+    if any(w > n for w, n in zip(eff, padded)):
+        raise ctx.fail(f"a window of {list(eff)} is larger than the padded input {padded}")
+
+
 def pad_axis(ctx: ExportContext, x: str, shape: list[int], axis: int, before: int, after: int, fill) -> tuple[str, list[int]]:
     """``x`` with ``before``/``after`` constant elements on ``axis`` (negative amounts crop)."""
     dtype = np.dtype(type(fill)) if not isinstance(fill, np.ndarray) else fill.dtype
@@ -70,6 +78,7 @@ def conv(ctx: ExportContext):
     pads = _explicit_pads(ctx, x_shape[2:], kernel, strides, dilations)
     if len(pads) != 2 * nd:
         raise ctx.fail(f"pads {pads} must have {2 * nd} values")
+    check_fits(ctx, x_shape[2:], [(k - 1) * d + 1 for k, d in zip(kernel, dilations)], pads[:nd], pads[nd:])
     group = int(ctx.attr("group", 1))
     if group <= 0 or x_shape[1] % group or w_shape[0] % group or x_shape[1] // group != w_shape[1]:
         raise ctx.fail(f"group {group} does not fit input channels {x_shape[1]} and weight {w_shape}")
@@ -186,8 +195,7 @@ def _pool(ctx: ExportContext, kind: str):
     begins, ends = pads[:nd], pads[nd:]
     spatial, out = shape[2:], result[2:]
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
-    if any(e > n + b + en for e, n, b, en in zip(eff, spatial, begins, ends)):
-        raise ctx.fail(f"a window of {eff} is larger than the padded input {[n + b + en for n, b, en in zip(spatial, begins, ends)]}")
+    check_fits(ctx, spatial, eff, begins, ends)
     extra = [max(0, (o - 1) * s + e - (n + b + en)) for o, s, e, n, b, en in zip(out, strides, eff, spatial, begins, ends)]
     dtype = ctx.dtype(0) or np.dtype(np.float32)
     indices = None
