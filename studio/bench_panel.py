@@ -49,6 +49,12 @@ RUN_IN_SUBPROCESS = os.environ.get("DSTUDIO_BENCH_IN_PROCESS", "") != "1"
 
 
 
+def _per_node(profile: Any) -> tuple[dict[str, float], dict[str, str]]:
+    """A profile's µs per run and op type, each by the runtime's node name."""
+    runs = max(profile.iterations, 1)
+    return ({o.name: o.total_us / runs for o in profile.by_node}, {o.name: o.op_type for o in profile.by_node})
+
+
 def parse_env(text: str) -> dict[str, str]:
     """``"A=1, B=x"`` -> ``{"A": "1", "B": "x"}``.
 
@@ -247,8 +253,8 @@ class BenchPanel(QWidget):
         profile = self.profile_table.profile
         if view is None or profile is None:
             return
-        per_node = {o.name: o.total_us / max(profile.iterations, 1) for o in profile.by_node}
-        view.color_by_names(per_node, "µs per run", select=name, op_types={o.name: o.op_type for o in profile.by_node})
+        per_node, op_types = _per_node(profile)
+        view.color_by_names(per_node, "µs per run", select=name, op_types=op_types)
 
     def inputs_changed(self) -> None:
         """The active document's input choice changed: say what the next run uses."""
@@ -451,7 +457,7 @@ class BenchPanel(QWidget):
         profile = self.profile_table.profile
         if view is None or profile is None or view is not self.window.current_view() or not hasattr(view, "display_names"):
             return
-        self.profile_table.relabel(view.display_names({o.name: o.op_type for o in profile.by_node}))
+        self.profile_table.relabel(view.display_names(_per_node(profile)[1]))
 
     def clear_stats(self) -> None:
         self.results.clear(tables=False)
@@ -494,10 +500,9 @@ class BenchPanel(QWidget):
     def _colour_profile(self, last: Any) -> None:
         """Colour the graph by each node's time in the profiled run and centre the hottest node."""
         if last.profile is not None and self.window.current_view() is not None:
-            per_node = {o.name: o.total_us / max(last.profile.iterations, 1) for o in last.profile.by_node}
+            per_node, op_types = _per_node(last.profile)
             # Select and centre the hottest node at a readable zoom; fitting a long graph shows specks.
-            self.window.current_view().color_by_names(per_node, "µs per run", select_hottest=True,
-                                                      op_types={o.name: o.op_type for o in last.profile.by_node})
+            self.window.current_view().color_by_names(per_node, "µs per run", select_hottest=True, op_types=op_types)
 
     def _on_error(self, exc: BaseException, doc: Any = None) -> None:
         from studio.advice import window_advice

@@ -182,14 +182,7 @@ def match_node_names(values: dict[str, float], names: Iterable[str]) -> dict[str
     the one graph name that extends it (not by a digit, so ``2`` never matches ``24Conv``).
     :class:`RuntimeNames` also resolves names the runtime took from a tensor.
     """
-    ordered = sorted(set(names))
-    exact = set(ordered)
-    out: dict[str, float] = {}
-    for raw, value in values.items():
-        name = resolve_node_name(raw, ordered, exact)
-        if name is not None:
-            out[name] = out.get(name, 0.0) + float(value)
-    return out
+    return RuntimeNames.from_names(names).match(values)
 
 
 def resolve_node_name(raw: str, ordered: list[str], exact: set[str]) -> str | None:
@@ -228,6 +221,15 @@ class RuntimeNames:
         self.ordered = sorted(self.nodes)
         self.exact = set(self.ordered)
         self.producer = {out: n.name for n in graph.nodes if n.kind == "op" for out in n.outputs}
+
+    @classmethod
+    def from_names(cls, names: Iterable[str]) -> RuntimeNames:
+        """Names alone (no tensors): :func:`resolve_node_name`'s matching only."""
+        self = cls.__new__(cls)
+        self.nodes, self.producer = {}, {}
+        self.ordered = sorted(set(names))
+        self.exact = set(self.ordered)
+        return self
 
     def resolve(self, raw: str, op_type: str | None = None) -> str | None:
         """The graph node name ``raw`` stands for, or None."""

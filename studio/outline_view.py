@@ -144,13 +144,15 @@ class OutlineView(QWidget):
         index = self.proxy.mapFromSource(self.model.find_node(node_id))
         if not index.isValid():
             return
+        opens = not self.tree.isExpanded(index.parent())  # revealing it opens its group
         self.tree.blockSignals(True)
         self.tree.selectionModel().blockSignals(True)
         self.tree.setCurrentIndex(index)
         self.tree.scrollTo(index)
         self.tree.selectionModel().blockSignals(False)
         self.tree.blockSignals(False)
-        self._on_expanded(index)  # revealing it may have opened its group (no signal: they were blocked)
+        if opens:
+            self._on_expanded(index)  # new rows in view (no expanded signal: signals were blocked)
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
